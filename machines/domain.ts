@@ -1,0 +1,70 @@
+/**
+ * The vocabulary shared by every machine, actor and adapter: versions, statemaps,
+ * the user's callbacks and the shape of a message source. Nothing here does I/O.
+ */
+import type { Observable } from 'rxjs';
+
+/** A position in the certification log (the Kafka offset of a record). */
+export type Version = number;
+
+/** One entry of a candidate's statemap: exactly one key, the action, whose value is the payload. */
+export type StatemapEntry = Readonly<Record<string, unknown>>;
+
+/** What an installer receives for each statemap entry (Talos's `StatemapItem`). */
+export interface StatemapItem {
+  readonly action: string;
+  readonly version: Version;
+  /** The version whose installation this one waits for; null for items that wait for nothing. */
+  readonly safepoint: Version | null;
+  readonly payload: unknown;
+}
+
+/** The user's install callback: apply every statemap of one version. Must be idempotent per version or run inside the adapter's exactly-once transaction. */
+export interface Installer {
+  install(statemaps: readonly StatemapItem[], version: Version): Promise<void>;
+  /**
+   * Optional: apply several independent versions in one go (for example one database
+   * transaction). Jobs arrive in version order and every one of them was eligible on its
+   * own, so applying them in that order keeps the serial order.
+   */
+  installBatch?(jobs: readonly InstallJob[]): Promise<void>;
+}
+
+/** Where the snapshot lives between runs. `updateSnapshot` is only ever called with a higher version than before. */
+export interface SnapshotStore {
+  getSnapshot(): Promise<Version>;
+  updateSnapshot(version: Version): Promise<void>;
+}
+
+/** A record exactly as Kafka hands it over: its offset is the version. */
+export interface RawRecord {
+  readonly offset: number | string | bigint;
+  readonly headers: Readonly<Record<string, string | Buffer | undefined>>;
+  readonly value: string | Buffer | null;
+  /** Where the record came from, for error messages (a topic, a file and line, ...). */
+  readonly origin?: string;
+}
+
+/**
+ * A stream of certification records plus the few controls the replicator needs.
+ * `commit(version)` means: every record at or below `version` is done with and need not be
+ * read again; a source never receives a version above the persisted snapshot.
+ */
+export interface MessageSource {
+  readonly batches: Observable<readonly RawRecord[]>;
+  commit(version: Version): Promise<void>;
+  pause(): void;
+  resume(): void;
+  /** Release the source (leave a consumer group, close a file). Called once, after the final commit. */
+  close?(): Promise<void>;
+}
+
+/** One version handed to the installer. */
+export interface InstallJob {
+  readonly version: Version;
+  readonly statemaps: readonly StatemapItem[];
+}
+
+export type InstallOutcome =
+  | { readonly version: Version; readonly ok: true }
+  | { readonly version: Version; readonly ok: false; readonly error: unknown };
