@@ -1,0 +1,93 @@
+/**
+ * Consumes the user's message source: parses each batch of raw records (in order, possibly off
+ * the main thread) and reports it to the replicator; carries out pause, resume, offset commits
+ * and the final close. Commits go out one at a time and only ever upwards.
+ */
+import { concatMap, from, mergeMap, of, type Subscription } from 'rxjs';
+import { fromCallback } from 'xstate';
+import type { SourceCommand, SourceReport } from '../machines/cohortReplicator.machine.js';
+import type { MessageSource, RawRecord, Version } from '../machines/domain.js';
+import type { ParsedBatch } from '../machines/messages.js';
+
+export type BatchParser = (records: readonly RawRecord[]) => ParsedBatch | Promise<ParsedBatch>;
+
+function* chunks<T>(items: readonly T[], size: number): Generator<readonly T[]> {
+  if (items.length <= size) {
+    yield items;
+    return;
+  }
+  for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
+}
+
+export function createSourceConsumer(source: MessageSource, parse: BatchParser) {
+  return fromCallback<SourceCommand, { readonly channelSize: number }>(({ sendBack, receive, input }) => {
+    let subscription: Subscription | null = null;
+    let committed: Version | null = null;
+    let commits: Promise<void> = Promise.resolve();
+    const report = (event: SourceReport) => sendBack(event);
+
+    const commit = (version: Version): Promise<void> => {
+      commits = commits.then(async () => {
+        if (committed !== null && version <= committed) return;
+        try {
+          await source.commit(version);
+          committed = version;
+          report({ type: 'SOURCE.COMMITTED', version });
+        } catch (error) {
+          report({ type: 'SOURCE.COMMIT_FAILED', version, error });
+        }
+      });
+      return commits;
+    };
+
+    receive((command) => {
+      switch (command.type) {
+        case 'START':
+          if (subscription) return;
+          subscription = source.batches
+            .pipe(
+              mergeMap((records) => from(chunks(records, input.channelSize))),
+              // A synchronous parser delivers synchronously, so a pause takes effect before the next batch is read.
+              concatMap((records) => {
+                const parsed = parse(records);
+                return parsed instanceof Promise ? from(parsed) : of(parsed);
+              }),
+            )
+            .subscribe({
+              next: (batch) => report({ type: 'SOURCE.RECORDS', batch }),
+              error: (error: unknown) => report({ type: 'SOURCE.FAILED', error }),
+              complete: () => report({ type: 'SOURCE.ENDED' }),
+            });
+          return;
+        case 'PAUSE':
+          source.pause();
+          return;
+        case 'RESUME':
+          source.resume();
+          return;
+        case 'COMMIT':
+          void commit(command.version);
+          return;
+        case 'STOP':
+          subscription?.unsubscribe();
+          subscription = null;
+          return;
+        case 'CLOSE':
+          subscription?.unsubscribe();
+          subscription = null;
+          void (async () => {
+            if (command.version !== null) await commit(command.version);
+            try {
+              await source.close?.();
+            } catch (error) {
+              report({ type: 'SOURCE.COMMIT_FAILED', version: command.version ?? -1, error });
+            }
+            report({ type: 'SOURCE.CLOSED' });
+          })();
+          return;
+      }
+    });
+
+    return () => subscription?.unsubscribe();
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * The composition root: gives the machines their effects (the user's source, installer and
+ * snapshot store, the parser, the logger) with `provide()`, and creates the root actor.
+ *
+ * `provideCohortReplicator` returns the machine itself, for hosts that spawn it inside their
+ * own statechart; `createCohortReplicator` returns a ready (not yet started) actor.
+ */
+import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { createInstallPool } from '../actors/installPool.js';
+import { createReadSnapshot } from '../actors/readSnapshot.js';
+import { createSourceConsumer, type BatchParser } from '../actors/sourceConsumer.js';
+import { createWriteSnapshot } from '../actors/writeSnapshot.js';
+import { cohortReplicatorMachine } from '../machines/cohortReplicator.machine.js';
+import { ConfigError, resolveConfig, type ReplicatorConfig, type ReplicatorConfigInput } from '../machines/config.js';
+import type { Installer, MessageSource, SnapshotStore } from '../machines/domain.js';
+import { describe } from '../machines/errors.js';
+import { installerMachine } from '../machines/installer.machine.js';
+import { replicatorServiceMachine } from '../machines/replicatorService.machine.js';
+import { snapshotPersisterMachine } from '../machines/snapshotPersister.machine.js';
+import { statemapQueueMachine } from '../machines/statemapQueue.machine.js';
+import { createDefaultLogger, type Logger } from './logging.js';
+import { describeReject, parseBatch } from './wire/parseRecord.js';
+
+export interface CohortReplicatorEffects {
+  readonly source: MessageSource;
+  readonly installer: Installer;
+  readonly snapshotStore: SnapshotStore;
+  readonly logger?: Logger;
+  /** Turns raw records into messages; defaults to parsing on the calling thread. */
+  readonly parse?: BatchParser;
+}
+
+export interface CreateCohortReplicatorOptions extends CohortReplicatorEffects {
+  readonly config?: ReplicatorConfigInput;
+  /** An XState inspection observer (for example `@statelyai/inspect`'s `inspector.inspect`). */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+}
+
+function requireMethods(name: string, value: unknown, methods: readonly string[]): void {
+  if (typeof value !== 'object' || value === null) throw new TypeError(`createCohortReplicator: "${name}" must be an object with ${methods.join(', ')}`);
+  for (const method of methods) {
+    if (typeof (value as Record<string, unknown>)[method] !== 'function') throw new TypeError(`createCohortReplicator: "${name}.${method}" must be a function`);
+  }
+}
+
+/** The root machine with every effect provided; spawn it with input `{ config }` (a resolved config). */
+export function provideCohortReplicator(effects: CohortReplicatorEffects) {
+  requireMethods('source', effects.source, ['commit', 'pause', 'resume']);
+  if (typeof effects.source.batches?.subscribe !== 'function') throw new TypeError('createCohortReplicator: "source.batches" must be an rxjs Observable');
+  requireMethods('installer', effects.installer, ['install']);
+  requireMethods('snapshotStore', effects.snapshotStore, ['getSnapshot', 'updateSnapshot']);
+  const logger = effects.logger ?? createDefaultLogger();
+  const { source, installer, snapshotStore } = effects;
+
+  return cohortReplicatorMachine.provide({
+    actors: {
+      sourceConsumer: createSourceConsumer(source, effects.parse ?? parseBatch),
+      replicatorService: replicatorServiceMachine.provide({
+        actions: {
+          reportRejected: (_, { rejects }) => {
+            for (const reject of rejects) logger.warn(describeReject(reject), { offset: reject.offset, origin: reject.origin });
+          },
+        },
+      }),
+      statemapQueue: statemapQueueMachine.provide({
+        actors: {
+          readSnapshot: createReadSnapshot(snapshotStore),
+          installer: installerMachine.provide({ actors: { installPool: createInstallPool(installer) } }),
+          persister: snapshotPersisterMachine.provide({ actors: { writeSnapshot: createWriteSnapshot(snapshotStore) } }),
+        },
+        actions: {
+          reportInstallRetry: (_, { version, attempts, delayMs, error }) =>
+            logger.warn(`install of version ${version} failed (attempt ${attempts}), retrying in ${delayMs} ms: ${describe(error)}`, { version, attempts }),
+          reportItemFailed: (_, { version, attempts, error }) =>
+            logger.error(`install of version ${version} failed ${attempts} times, giving up: ${describe(error)}`, { version, attempts }),
+          reportSnapshotLoadFailed: (_, { attempts, error }) => logger.warn(`getSnapshot failed (attempt ${attempts}), retrying: ${describe(error)}`),
+          reportSnapshotWriteFailed: (_, { version, attempts, error }) =>
+            logger.warn(`updateSnapshot(${version}) failed (attempt ${attempts}), retrying: ${describe(error)}`),
+          reportRefreshFailed: (_, { error }) => logger.warn(`snapshot refresh failed: ${describe(error)}`),
+        },
+      }),
+    },
+    actions: {
+      reportCommitFailed: (_, { version, error }) => logger.warn(`offset commit for version ${version} failed: ${describe(error)}`),
+    },
+  });
+}
+
+export type CohortReplicator = Actor<ReturnType<typeof provideCohortReplicator>>;
+
+export function createCohortReplicator(options: CreateCohortReplicatorOptions): CohortReplicator {
+  const config: ReplicatorConfig = resolveConfig(options.config);
+  if (config.installBatchSize > 1 && typeof options.installer?.installBatch !== 'function') {
+    throw new ConfigError('installBatchSize', `is ${config.installBatchSize}, but the installer has no installBatch method`);
+  }
+  const machine = provideCohortReplicator(options);
+  return createActor(machine, { input: { config }, ...(options.inspect ? { inspect: options.inspect } : {}) });
+}

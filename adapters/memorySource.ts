@@ -1,0 +1,102 @@
+/**
+ * An in-memory message source, for tests and for hosts that already hold the records.
+ * Records pushed before anyone subscribes are kept; pushes are delivered in batches; `pause()`
+ * holds them back; commits are recorded so a caller can see what was committed.
+ */
+import { Observable, type Subscriber } from 'rxjs';
+import type { MessageSource, RawRecord, Version } from '../machines/domain.js';
+import { Deque } from '../machines/structures/deque.js';
+
+export interface MemorySource extends MessageSource {
+  push(records: RawRecord | readonly RawRecord[]): void;
+  /** No more records: the stream completes once everything pushed was delivered. */
+  end(): void;
+  readonly paused: boolean;
+  /** Records pushed and not yet delivered. */
+  readonly buffered: number;
+  /** Every version passed to `commit`, in order. */
+  readonly commits: readonly Version[];
+  readonly closed: boolean;
+}
+
+export interface MemorySourceOptions {
+  /** Most records per delivered batch. */
+  readonly maxBatch?: number;
+}
+
+export function createMemorySource(options: MemorySourceOptions = {}): MemorySource {
+  const maxBatch = options.maxBatch ?? 1000;
+  const buffer = new Deque<RawRecord>();
+  const commits: Version[] = [];
+  let subscriber: Subscriber<readonly RawRecord[]> | null = null;
+  let paused = false;
+  let ended = false;
+  let completed = false;
+  let closed = false;
+  let scheduled = false;
+
+  const deliver = () => {
+    scheduled = false;
+    while (subscriber && !paused && buffer.length > 0) subscriber.next(buffer.shiftMany(maxBatch));
+    if (subscriber && ended && buffer.length === 0 && !completed) {
+      completed = true;
+      subscriber.complete();
+    }
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(deliver);
+  };
+
+  const batches = new Observable<readonly RawRecord[]>((next) => {
+    if (subscriber) {
+      next.error(new Error('a memory source delivers to one subscriber at a time'));
+      return;
+    }
+    subscriber = next;
+    schedule();
+    return () => {
+      if (subscriber === next) subscriber = null;
+    };
+  });
+
+  return {
+    batches,
+    push(records) {
+      if (ended) throw new Error('cannot push to a memory source after end()');
+      if (Array.isArray(records)) for (const record of records as readonly RawRecord[]) buffer.push(record);
+      else buffer.push(records as RawRecord);
+      schedule();
+    },
+    end() {
+      ended = true;
+      schedule();
+    },
+    async commit(version) {
+      commits.push(version);
+    },
+    pause() {
+      paused = true;
+    },
+    resume() {
+      paused = false;
+      schedule();
+    },
+    async close() {
+      closed = true;
+    },
+    get paused() {
+      return paused;
+    },
+    get buffered() {
+      return buffer.length;
+    },
+    get commits() {
+      return commits;
+    },
+    get closed() {
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * The Talos wire format: a record's `messageType` header says Candidate or Decision, its value
+ * is camelCase JSON, its offset is its version. Every way a record can be unusable becomes a
+ * `RejectedRecord` naming the offset and the reason; nothing here throws on bad input.
+ */
+import type { RawRecord, StatemapEntry, Version } from '../../machines/domain.js';
+import type { CertificationMessage, DecisionOutcome, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
+
+export type ParseResult = { readonly ok: true; readonly message: CertificationMessage } | { readonly ok: false; readonly reject: RejectedRecord };
+
+class Malformed extends Error {}
+
+export function parseOffset(offset: RawRecord['offset']): Version | null {
+  const value = typeof offset === 'number' ? offset : typeof offset === 'bigint' ? Number(offset) : typeof offset === 'string' && /^\d+$/.test(offset) ? Number(offset) : NaN;
+  return Number.isSafeInteger(value) && value >= 0 ? value : null;
+}
+
+function headerText(value: string | Buffer | undefined): string | undefined {
+  return value === undefined ? undefined : typeof value === 'string' ? value : value.toString('utf8');
+}
+
+function version(value: unknown, field: string): Version {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new Malformed(`${field} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function optionalVersion(value: unknown, field: string): Version | null {
+  return value === null || value === undefined ? null : version(value, field);
+}
+
+function text(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw new Malformed(`${field} must be a string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function statemap(value: unknown): readonly StatemapEntry[] {
+  if (value === null || value === undefined) return [];
+  if (!Array.isArray(value)) throw new Malformed('statemap must be an array');
+  for (let i = 0; i < value.length; i++) {
+    const entry: unknown = value[i];
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new Malformed(`statemap[${i}] must be an object with one action key`);
+    let keys = 0;
+    for (const _ in entry) keys += 1;
+    if (keys !== 1) throw new Malformed(`statemap[${i}] must have exactly one action key, has ${keys}`);
+  }
+  return value as StatemapEntry[];
+}
+
+function candidate(body: Record<string, unknown>, offset: Version): CertificationMessage {
+  return { kind: 'candidate', version: offset, xid: text(body.xid, 'xid'), statemap: statemap(body.statemap) };
+}
+
+function decision(body: Record<string, unknown>, offset: Version): CertificationMessage {
+  const outcome = body.decision;
+  if (outcome !== 'committed' && outcome !== 'aborted') throw new Malformed(`decision must be "committed" or "aborted", got ${JSON.stringify(outcome)}`);
+  const candidateVersion = version(body.version, 'version');
+  if (candidateVersion >= offset) throw new Malformed(`decision at offset ${offset} is for version ${candidateVersion}, which is not before it`);
+  const duplicateVersion = optionalVersion(body.duplicateVersion, 'duplicateVersion');
+  let safepoint: Version | null = null;
+  if (outcome === 'committed') {
+    // A commit whose safepoint is missing waits for every earlier version: always safe, never out of order.
+    const given = optionalVersion(body.safepoint, 'safepoint');
+    safepoint = given === null || given >= candidateVersion ? candidateVersion - 1 : given;
+  }
+  return { kind: 'decision', decisionVersion: offset, xid: text(body.xid, 'xid'), version: candidateVersion, outcome: outcome as DecisionOutcome, safepoint, duplicateVersion };
+}
+
+export function parseRecord(record: RawRecord): ParseResult {
+  const origin = record.origin ?? null;
+  const offset = parseOffset(record.offset);
+  const reject = (reason: string): ParseResult => ({ ok: false, reject: { offset, origin, reason } });
+  if (offset === null) return reject(`offset must be a non-negative integer, got ${String(record.offset)}`);
+  const type = headerText(record.headers.messageType);
+  if (type !== 'Candidate' && type !== 'Decision') {
+    return reject(type === undefined ? 'missing messageType header' : `unknown messageType header ${JSON.stringify(type)}`);
+  }
+  if (record.value === null || record.value === undefined) return reject(`${type} record has no value`);
+  let body: unknown;
+  try {
+    body = JSON.parse(typeof record.value === 'string' ? record.value : record.value.toString('utf8'));
+  } catch (error) {
+    return reject(`${type} value is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return reject(`${type} value must be a JSON object`);
+  try {
+    const message = type === 'Candidate' ? candidate(body as Record<string, unknown>, offset) : decision(body as Record<string, unknown>, offset);
+    return { ok: true, message };
+  } catch (error) {
+    if (error instanceof Malformed) return reject(`${type}: ${error.message}`);
+    throw error;
+  }
+}
+
+export function parseBatch(records: readonly RawRecord[]): ParsedBatch {
+  const messages: CertificationMessage[] = [];
+  const rejects: RejectedRecord[] = [];
+  let lastOffset: Version | null = null;
+  for (const record of records) {
+    const result = parseRecord(record);
+    if (result.ok) {
+      messages.push(result.message);
+      lastOffset = Math.max(lastOffset ?? 0, result.message.kind === 'candidate' ? result.message.version : result.message.decisionVersion);
+    } else {
+      rejects.push(result.reject);
+      if (result.reject.offset !== null) lastOffset = Math.max(lastOffset ?? 0, result.reject.offset);
+    }
+  }
+  return { messages, rejects, lastOffset };
+}
+
+export function describeReject(reject: RejectedRecord): string {
+  const where = [reject.origin, reject.offset === null ? null : `offset ${reject.offset}`].filter(Boolean).join(', ');
+  return `malformed record${where ? ` (${where})` : ''}: ${reject.reason}`;
+}

@@ -1,0 +1,119 @@
+/**
+ * The installer: takes install jobs from the queue, runs at most `concurrency` install calls at
+ * once through the `installPool` actor (the only part that touches user code), and reports every
+ * outcome back to the queue. On DRAIN it stops starting calls and gives unstarted jobs back.
+ *
+ * Jobs and results travel in batches: one event per batch, never one per version.
+ */
+import { enqueueActions, fromCallback, sendParent, setup, type ActorRefFrom } from 'xstate';
+import type { InstallJob, Version } from './domain.js';
+import type { SettledInstall } from './statemapQueue.js';
+import { Deque } from './structures/deque.js';
+
+export interface InstallerInput {
+  /** Install calls at once (`statemapInstallerThreadpool`). */
+  readonly concurrency: number;
+  /** Versions per call (1 unless the installer has `installBatch`). */
+  readonly batchSize: number;
+  /** Copy the backlog before each change, so a model checker can branch from any state (tests only). */
+  readonly persistentData?: boolean;
+}
+
+/** What the pool receives: each inner array is one install call. */
+export type PoolEvent = { readonly type: 'RUN'; readonly calls: readonly (readonly InstallJob[])[] };
+/** What the pool reports: the outcome of every version of `calls` finished calls. */
+export type PoolReport = { readonly type: 'POOL.SETTLED'; readonly calls: number; readonly outcomes: readonly SettledInstall[] };
+
+export type InstallerEvent =
+  | { readonly type: 'INSTALL'; readonly jobs: readonly InstallJob[] }
+  | { readonly type: 'DRAIN' }
+  | PoolReport;
+
+/** Sent to the parent (the queue). */
+export type InstallerReport =
+  | { readonly type: 'INSTALL_RESULTS'; readonly outcomes: readonly SettledInstall[] }
+  | { readonly type: 'INSTALLS_CANCELLED'; readonly versions: readonly Version[] };
+
+export interface InstallerContext {
+  readonly concurrency: number;
+  readonly batchSize: number;
+  readonly running: number;
+  readonly backlog: Deque<InstallJob>;
+  readonly persistentData: boolean;
+}
+
+/** The backlog to change in this step: the live one, or a copy in persistent mode. */
+function editBacklog(context: InstallerContext): Deque<InstallJob> {
+  return context.persistentData ? context.backlog.clone() : context.backlog;
+}
+
+/** Stand-in until the composition root provides the real pool (actors/installPool.ts). */
+const installPoolPlaceholder = fromCallback<PoolEvent, { readonly batchSize: number }>(() => {
+  throw new Error('installer machine: the installPool actor was not provided');
+});
+
+export const installerMachine = setup({
+  types: {
+    input: {} as InstallerInput,
+    context: {} as InstallerContext,
+    events: {} as InstallerEvent,
+  },
+  actors: { installPool: installPoolPlaceholder },
+  actions: {
+    startCalls: enqueueActions(({ context, enqueue }) => {
+      if (context.running >= context.concurrency || context.backlog.length === 0) return;
+      const backlog = editBacklog(context);
+      const calls: InstallJob[][] = [];
+      let running = context.running;
+      while (running < context.concurrency && backlog.length > 0) {
+        calls.push(backlog.shiftMany(context.batchSize));
+        running += 1;
+      }
+      enqueue.assign({ running, backlog });
+      enqueue.sendTo('pool', { type: 'RUN', calls } satisfies PoolEvent);
+    }),
+    queueJobs: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'INSTALL') return;
+      const backlog = editBacklog(context);
+      for (const job of event.jobs) backlog.push(job);
+      enqueue.assign({ backlog });
+    }),
+    countSettled: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'POOL.SETTLED') return;
+      enqueue.assign({ running: context.running - event.calls });
+      enqueue(sendParent({ type: 'INSTALL_RESULTS', outcomes: event.outcomes } satisfies InstallerReport));
+    }),
+    giveBackUnstarted: enqueueActions(({ context, event, enqueue }) => {
+      const backlog = editBacklog(context);
+      const versions = backlog.clear().map((job) => job.version);
+      enqueue.assign({ backlog });
+      if (event.type === 'INSTALL') versions.push(...event.jobs.map((job) => job.version));
+      if (versions.length > 0) enqueue(sendParent({ type: 'INSTALLS_CANCELLED', versions } satisfies InstallerReport));
+    }),
+  },
+}).createMachine({
+  id: 'installer',
+  context: ({ input }) => ({ concurrency: input.concurrency, batchSize: input.batchSize, running: 0, backlog: new Deque<InstallJob>(), persistentData: input.persistentData ?? false }),
+  invoke: { id: 'pool', src: 'installPool', input: ({ context }) => ({ batchSize: context.batchSize }) },
+  initial: 'accepting',
+  states: {
+    accepting: {
+      description: 'Starts install calls while fewer than `concurrency` run; the rest wait in the backlog.',
+      on: {
+        INSTALL: { actions: ['queueJobs', 'startCalls'] },
+        'POOL.SETTLED': { actions: ['countSettled', 'startCalls'] },
+        DRAIN: { target: 'draining' },
+      },
+    },
+    draining: {
+      description: 'Lets running calls finish and reports them; hands every job not started back to the queue.',
+      entry: 'giveBackUnstarted',
+      on: {
+        INSTALL: { actions: 'giveBackUnstarted' },
+        'POOL.SETTLED': { actions: 'countSettled' },
+      },
+    },
+  },
+});
+
+export type InstallerActor = ActorRefFrom<typeof installerMachine>;

@@ -1,0 +1,182 @@
+/**
+ * The replicator service (Talos's `replicator_service`): keeps the suffix of candidates and
+ * their decisions, and hands the queue each run of contiguous decided versions, in version
+ * order, as soon as it forms. It prunes the suffix when the queue reports progress, pauses
+ * the source while the suffix is full, and asks for an offset commit only for a snapshot the
+ * persister has written.
+ *
+ * waiting ─START─▶ running { flow: flowing ⇄ paused ; commits: every commit interval }
+ */
+import { enqueueActions, sendParent, setup, type ActorRefFrom } from 'xstate';
+import type { ReplicatorConfig } from './config.js';
+import type { Version } from './domain.js';
+import type { ParsedBatch, RejectedRecord } from './messages.js';
+import type { QueueEntry } from './statemapQueue.js';
+import { Suffix } from './suffix.js';
+
+export type ReplicatorServiceConfig = Pick<ReplicatorConfig, 'suffixCapacity' | 'suffixResumeRatio' | 'certifierMessageReceiverCommitFreqMs'>;
+
+export interface ReplicatorServiceInput {
+  readonly config: ReplicatorServiceConfig;
+  readonly persistentData?: boolean;
+}
+
+export type ReplicatorServiceEvent =
+  /** The snapshot is known: the suffix starts right above it. */
+  | { readonly type: 'START'; readonly snapshot: Version }
+  | { readonly type: 'RECORDS'; readonly batch: ParsedBatch }
+  /** Everything at or below `snapshot` is installed. */
+  | { readonly type: 'INSTALLED_UP_TO'; readonly snapshot: Version }
+  | { readonly type: 'SNAPSHOT_PERSISTED'; readonly version: Version }
+  | { readonly type: 'UPSTREAM_ENDED' };
+
+/** Sent to the parent, which routes them. */
+export type ReplicatorServiceReport =
+  | { readonly type: 'REPLICATOR.STATEMAPS'; readonly entries: readonly QueueEntry[] }
+  | { readonly type: 'REPLICATOR.COMMIT'; readonly version: Version }
+  | { readonly type: 'REPLICATOR.PAUSE' }
+  | { readonly type: 'REPLICATOR.RESUME' }
+  /** Sent after the last STATEMAPS, so the queue sees it after every version. */
+  | { readonly type: 'REPLICATOR.UPSTREAM_ENDED' };
+
+export interface ReplicatorServiceContext {
+  readonly config: ReplicatorServiceConfig;
+  readonly persistentData: boolean;
+  readonly suffix: Suffix | null;
+  readonly persisted: Version | null;
+  readonly committed: Version | null;
+  readonly rejectedRecords: number;
+}
+
+function editSuffix(context: ReplicatorServiceContext): Suffix {
+  return context.persistentData ? context.suffix!.clone() : context.suffix!;
+}
+
+export const replicatorServiceMachine = setup({
+  types: {
+    input: {} as ReplicatorServiceInput,
+    context: {} as ReplicatorServiceContext,
+    events: {} as ReplicatorServiceEvent,
+  },
+  guards: {
+    /**
+     * Full, and some of it only waits for installs. A suffix full of undecided candidates is never
+     * paused: only reading further (their decisions) can empty it.
+     */
+    suffixFull: ({ context }) => {
+      const suffix = context.suffix;
+      return suffix !== null && suffix.size >= context.config.suffixCapacity && suffix.head < suffix.nextToSend;
+    },
+    suffixDrained: ({ context }) => {
+      const suffix = context.suffix;
+      return suffix !== null && (suffix.size < context.config.suffixCapacity * context.config.suffixResumeRatio || suffix.head >= suffix.nextToSend);
+    },
+  },
+  actions: {
+    /** Hook for logs and metrics; the composition root provides it. */
+    reportRejected: (_, _params: { rejects: readonly RejectedRecord[] }) => {},
+
+    startSuffix: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'START') return;
+      enqueue.assign({ suffix: new Suffix(event.snapshot), persisted: event.snapshot, committed: event.snapshot });
+    }),
+    ingest: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'RECORDS') return;
+      const suffix = editSuffix(context);
+      const { messages, rejects, lastOffset } = event.batch;
+      let unknown: RejectedRecord[] | null = null;
+      for (const message of messages) {
+        if (message.kind === 'candidate') {
+          suffix.addCandidate(message);
+        } else {
+          const result = suffix.decide(message);
+          if (result.kind === 'unknown') (unknown ??= []).push({ offset: message.decisionVersion, origin: null, reason: result.reason });
+        }
+      }
+      if (lastOffset !== null) suffix.noteOffset(lastOffset);
+      const entries = suffix.takeReadyRun();
+      enqueue.assign({ suffix });
+      if (entries.length > 0) enqueue(sendParent({ type: 'REPLICATOR.STATEMAPS', entries } satisfies ReplicatorServiceReport));
+      const allRejects = unknown ? [...rejects, ...unknown] : rejects;
+      if (allRejects.length > 0) {
+        enqueue.assign({ rejectedRecords: context.rejectedRecords + allRejects.length });
+        enqueue({ type: 'reportRejected', params: { rejects: allRejects } } as never);
+      }
+    }),
+    prune: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'INSTALLED_UP_TO') return;
+      const suffix = editSuffix(context);
+      suffix.prune(event.snapshot);
+      enqueue.assign({ suffix });
+    }),
+    recordPersisted: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SNAPSHOT_PERSISTED') return;
+      if (context.persisted === null || event.version > context.persisted) enqueue.assign({ persisted: event.version });
+    }),
+    /** Only a persisted snapshot is ever committed, so a restart resumes at or below what is installed. */
+    commitPersisted: enqueueActions(({ context, enqueue }) => {
+      const { persisted, committed } = context;
+      if (persisted === null || (committed !== null && persisted <= committed)) return;
+      enqueue.assign({ committed: persisted });
+      enqueue(sendParent({ type: 'REPLICATOR.COMMIT', version: persisted } satisfies ReplicatorServiceReport));
+    }),
+    pauseSource: sendParent({ type: 'REPLICATOR.PAUSE' } satisfies ReplicatorServiceReport),
+    resumeSource: sendParent({ type: 'REPLICATOR.RESUME' } satisfies ReplicatorServiceReport),
+    passOnEnd: sendParent({ type: 'REPLICATOR.UPSTREAM_ENDED' } satisfies ReplicatorServiceReport),
+  },
+  delays: {
+    commitInterval: ({ context }) => context.config.certifierMessageReceiverCommitFreqMs,
+  },
+}).createMachine({
+  id: 'replicatorService',
+  context: ({ input }) => ({
+    config: input.config,
+    persistentData: input.persistentData ?? false,
+    suffix: null,
+    persisted: null,
+    committed: null,
+    rejectedRecords: 0,
+  }),
+  initial: 'waiting',
+  states: {
+    waiting: {
+      description: 'Until the queue has loaded the snapshot, the suffix has no head.',
+      on: { START: { target: 'running', actions: 'startSuffix' } },
+    },
+    running: {
+      type: 'parallel',
+      on: {
+        RECORDS: { actions: 'ingest' },
+        INSTALLED_UP_TO: { actions: 'prune' },
+        SNAPSHOT_PERSISTED: { actions: 'recordPersisted' },
+        UPSTREAM_ENDED: { actions: 'passOnEnd' },
+      },
+      states: {
+        flow: {
+          initial: 'flowing',
+          states: {
+            flowing: {
+              always: { guard: 'suffixFull', target: 'paused' },
+            },
+            paused: {
+              description: 'Backpressure: the suffix holds suffixCapacity candidates; the source is paused until it drains.',
+              entry: 'pauseSource',
+              exit: 'resumeSource',
+              always: { guard: 'suffixDrained', target: 'flowing' },
+            },
+          },
+        },
+        commits: {
+          initial: 'waiting',
+          states: {
+            waiting: {
+              after: { commitInterval: { target: 'waiting', reenter: true, actions: 'commitPersisted' } },
+            },
+          },
+        },
+      },
+    },
+  },
+});
+
+export type ReplicatorServiceActor = ActorRefFrom<typeof replicatorServiceMachine>;

@@ -1,0 +1,282 @@
+/**
+ * The data the statemap queue service keeps: every version received and not yet covered by
+ * the snapshot, each in a state of the item lifecycle, and the in-memory snapshot.
+ *
+ * Costs per item, whatever the depth of the queue:
+ * - accept: O(1), or O(log n) when the item must wait for its safepoint (heap push);
+ * - dispatch: O(1) (a ready list, never a scan);
+ * - install feedback: O(log n) (binary search by version) plus O(1) amortised snapshot advance;
+ * - release of waiting items when the snapshot moves: O(log n) each (heap pop).
+ * Installed items are dropped as soon as the snapshot covers them, so nothing installed is
+ * ever walked again (Talos rescans them on every event until its 10 s prune).
+ *
+ * Every state change goes through `nextItemState`, the table derived from queueItemMachine.
+ */
+import type { InstallJob, StatemapItem, Version } from './domain.js';
+import { ITEM_STATES, ItemStates, itemStateName, nextItemState, type ItemState, type ItemStateName } from './queueItem.lifecycle.js';
+import type { QueueItemEvent } from './queueItem.machine.js';
+import { Deque } from './structures/deque.js';
+import { MinHeap } from './structures/minHeap.js';
+
+/** One decided version, as the replicator service hands it to the queue (in version order). */
+export interface QueueEntry {
+  readonly version: Version;
+  /** Every version up to this one must be installed first; null when it waits for nothing (aborts, empty statemaps). */
+  readonly safepoint: Version | null;
+  readonly statemaps: readonly StatemapItem[];
+}
+
+interface Item {
+  readonly version: Version;
+  /** Already clamped below `version`, or null. */
+  readonly safepoint: Version | null;
+  readonly statemaps: readonly StatemapItem[];
+  state: ItemState;
+  attempts: number;
+}
+
+export interface RetryRequest {
+  readonly version: Version;
+  readonly attempts: number;
+  readonly error: unknown;
+}
+
+export interface InstallFailure {
+  readonly version: Version;
+  readonly attempts: number;
+  readonly error: unknown;
+}
+
+export interface SettleResult {
+  readonly retries: readonly RetryRequest[];
+  /** The first item that ran out of attempts in this batch, if any. */
+  readonly failure: InstallFailure | null;
+}
+
+export type SettledInstall =
+  | { readonly version: Version; readonly ok: true }
+  | { readonly version: Version; readonly ok: false; readonly error: unknown };
+
+export type QueueCounts = Readonly<Record<ItemStateName, number>>;
+
+export class StatemapQueue {
+  /** Items not yet covered by the snapshot, in version order; the front is the first one not installed. */
+  #items = new Deque<Item>();
+  /** Eligible items waiting for dispatch (may hold stale entries, skipped on take). */
+  #ready = new Deque<Item>();
+  /** Ready items whose safepoint is not installed yet, keyed by safepoint. */
+  #blocked = new MinHeap<Item>();
+  #snapshot: Version;
+  /** A snapshot learnt from the store (a refresh): versions at or below it count as installed. */
+  #floor: Version;
+  #lastAccepted: Version;
+  #counts: number[];
+
+  constructor(snapshot: Version) {
+    this.#snapshot = snapshot;
+    this.#floor = snapshot;
+    this.#lastAccepted = snapshot;
+    this.#counts = ITEM_STATES.map(() => 0);
+  }
+
+  /** The highest version such that it and every version received before it is installed. */
+  get snapshot(): Version {
+    return this.#snapshot;
+  }
+
+  get lastAccepted(): Version {
+    return this.#lastAccepted;
+  }
+
+  /** Items received and not yet covered by the snapshot. */
+  get size(): number {
+    return this.#items.length;
+  }
+
+  get inflight(): number {
+    return this.#counts[ItemStates.inflight]!;
+  }
+
+  /** Items that still need an install (awaiting, backing off or in flight). */
+  get pending(): number {
+    return this.#items.length - this.#counts[ItemStates.installed]! - this.#counts[ItemStates.failed]!;
+  }
+
+  get readyCount(): number {
+    return this.#ready.length;
+  }
+
+  counts(): QueueCounts {
+    const counts = {} as Record<ItemStateName, number>;
+    for (const code of Object.values(ItemStates)) counts[itemStateName(code)] = this.#counts[code]!;
+    return counts;
+  }
+
+  /** Takes decided versions in version order. Versions already received are ignored (redelivery). */
+  accept(entries: readonly QueueEntry[]): void {
+    for (const entry of entries) {
+      if (entry.version <= this.#lastAccepted) continue;
+      this.#lastAccepted = entry.version;
+      const safepoint = entry.safepoint === null || entry.statemaps.length === 0 ? null : Math.min(entry.safepoint, entry.version - 1);
+      const item: Item = { version: entry.version, safepoint, statemaps: entry.statemaps, state: ItemStates.ready, attempts: 0 };
+      this.#items.push(item);
+      this.#counts[ItemStates.ready]! += 1;
+      if (entry.version <= this.#floor) {
+        this.#transition(item, { type: 'COVERED_BY_SNAPSHOT' });
+      } else if (this.#isEligible(item)) {
+        this.#ready.push(item);
+      } else {
+        this.#blocked.push(item.safepoint!, item);
+      }
+    }
+    this.#advance();
+  }
+
+  /** Marks every ready item in flight and returns them as install jobs, in version order of arrival. */
+  takeReady(): InstallJob[] {
+    const jobs: InstallJob[] = [];
+    while (this.#ready.length > 0) {
+      const item = this.#ready.shift()!;
+      if (item.state !== ItemStates.ready) continue;
+      this.#transition(item, { type: 'DISPATCH' });
+      jobs.push({ version: item.version, statemaps: item.statemaps });
+    }
+    return jobs;
+  }
+
+  /** Applies install feedback. */
+  settle(outcomes: readonly SettledInstall[], maxAttempts: number): SettleResult {
+    const retries: RetryRequest[] = [];
+    let failure: InstallFailure | null = null;
+    for (const outcome of outcomes) {
+      const item = this.#inflightItem(outcome.version);
+      if (outcome.ok) {
+        this.#transition(item, { type: 'INSTALL_SUCCEEDED' });
+      } else {
+        item.attempts += 1;
+        this.#transition(item, { type: 'INSTALL_FAILED', attempts: item.attempts, maxAttempts });
+        if (item.state === ItemStates.failed) failure ??= { version: item.version, attempts: item.attempts, error: outcome.error };
+        else retries.push({ version: item.version, attempts: item.attempts, error: outcome.error });
+      }
+    }
+    this.#advance();
+    return { retries, failure };
+  }
+
+  /** The installer gave these back untried: they are eligible again at once. */
+  cancel(versions: readonly Version[]): void {
+    for (const version of versions) {
+      const item = this.#inflightItem(version);
+      this.#transition(item, { type: 'INSTALL_CANCELLED' });
+      this.#ready.push(item);
+    }
+  }
+
+  /** A backoff ran out: the item may be dispatched again (it was eligible before, and eligibility only grows). */
+  retryDue(version: Version): void {
+    const item = this.#find(version);
+    if (!item || item.state !== ItemStates.backingOff) return;
+    this.#transition(item, { type: 'RETRY_DUE' });
+    this.#ready.push(item);
+  }
+
+  /**
+   * The store says everything up to `version` is installed (Talos's UpdateSnapshot). Items that
+   * are not in flight and fall under it are marked installed; in-flight ones finish normally.
+   */
+  coverUpTo(version: Version): void {
+    if (version <= this.#floor) return;
+    this.#floor = version;
+    for (const item of this.#items) {
+      if (item.version > version) break;
+      if (item.state === ItemStates.ready || item.state === ItemStates.backingOff) this.#transition(item, { type: 'COVERED_BY_SNAPSHOT' });
+    }
+    this.#advance();
+  }
+
+  /** An independent copy, so that a model checker can branch from the same state. */
+  clone(): StatemapQueue {
+    const copy = new StatemapQueue(this.#snapshot);
+    const mapped = new Map<Item, Item>();
+    const map = (item: Item): Item => {
+      let twin = mapped.get(item);
+      if (!twin) mapped.set(item, (twin = { ...item }));
+      return twin;
+    };
+    for (const item of this.#items) copy.#items.push(map(item));
+    for (const item of this.#ready) copy.#ready.push(map(item));
+    const heap = this.#blocked.clone();
+    const pending: Item[] = [];
+    for (let item = heap.pop(); item; item = heap.pop()) pending.push(item);
+    for (const item of pending) copy.#blocked.push(item.safepoint!, map(item));
+    copy.#floor = this.#floor;
+    copy.#lastAccepted = this.#lastAccepted;
+    copy.#counts = this.#counts.slice();
+    return copy;
+  }
+
+  /** What the inspector and the status page show instead of every item. */
+  toJSON(): object {
+    return { snapshot: this.#snapshot, size: this.size, ready: this.readyCount, waiting: this.#blocked.length, counts: this.counts() };
+  }
+
+  #isEligible(item: Item): boolean {
+    if (item.safepoint === null) return true;
+    const firstPending = this.#items.peekFront();
+    return firstPending === undefined || item.safepoint < firstPending.version;
+  }
+
+  #transition(item: Item, event: QueueItemEvent): void {
+    const next = nextItemState(item.state, event);
+    if (next === item.state) {
+      throw new Error(`queue item ${item.version} in state ${itemStateName(item.state)} does not accept ${event.type}`);
+    }
+    this.#counts[item.state]! -= 1;
+    this.#counts[next]! += 1;
+    item.state = next;
+  }
+
+  /** Drops the installed prefix, moves the snapshot over it and releases the items it unblocks. */
+  #advance(): void {
+    let front = this.#items.peekFront();
+    let moved = false;
+    while (front && front.state === ItemStates.installed) {
+      this.#items.shift();
+      this.#counts[ItemStates.installed]! -= 1;
+      this.#snapshot = front.version;
+      moved = true;
+      front = this.#items.peekFront();
+    }
+    if (!front && this.#floor > this.#snapshot) {
+      this.#snapshot = this.#floor;
+      moved = true;
+    }
+    if (!moved) return;
+    const firstPending = front ? front.version : Infinity;
+    while (this.#blocked.length > 0 && this.#blocked.peekKey()! < firstPending) {
+      const item = this.#blocked.pop()!;
+      if (item.state === ItemStates.ready) this.#ready.push(item);
+    }
+  }
+
+  #find(version: Version): Item | undefined {
+    let low = 0;
+    let high = this.#items.length - 1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      const item = this.#items.at(mid)!;
+      if (item.version === version) return item;
+      if (item.version < version) low = mid + 1;
+      else high = mid - 1;
+    }
+    return undefined;
+  }
+
+  #inflightItem(version: Version): Item {
+    const item = this.#find(version);
+    if (!item || item.state !== ItemStates.inflight) {
+      throw new Error(`install feedback for version ${version}, which is not in flight (${item ? itemStateName(item.state) : 'unknown'})`);
+    }
+    return item;
+  }
+}
