@@ -80,7 +80,7 @@ export function createSourceConsumer(source: MessageSource, parse: BatchParser) 
             try {
               await source.close?.();
             } catch (error) {
-              report({ type: 'SOURCE.COMMIT_FAILED', version: command.version ?? -1, error });
+              report({ type: 'SOURCE.CLOSE_FAILED', error });
             }
             report({ type: 'SOURCE.CLOSED' });
           })();

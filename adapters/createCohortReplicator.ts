@@ -81,7 +81,8 @@ export function provideCohortReplicator(effects: CohortReplicatorEffects) {
       }),
     },
     actions: {
-      reportCommitFailed: (_, { version, error }) => logger.warn(`offset commit for version ${version} failed: ${describe(error)}`),
+      reportCommitFailed: (_, { version, error }) => logger.warn(`offset commit for version ${version} failed, will retry: ${describe(error)}`),
+      reportCloseFailed: (_, { error }) => logger.warn(`closing the message source failed: ${describe(error)}`),
     },
   });
 }

@@ -43,6 +43,7 @@ export type SourceReport =
   | { readonly type: 'SOURCE.FAILED'; readonly error: unknown }
   | { readonly type: 'SOURCE.COMMITTED'; readonly version: Version }
   | { readonly type: 'SOURCE.COMMIT_FAILED'; readonly version: Version; readonly error: unknown }
+  | { readonly type: 'SOURCE.CLOSE_FAILED'; readonly error: unknown }
   | { readonly type: 'SOURCE.CLOSED' };
 
 export type CohortReplicatorEvent =
@@ -95,6 +96,7 @@ export const cohortReplicatorMachine = setup({
   actions: {
     /** Hooks for logs and metrics; the composition root provides them. */
     reportCommitFailed: (_, _params: { version: Version; error: unknown }) => {},
+    reportCloseFailed: (_, _params: { error: unknown }) => {},
     reportStateChange: (_, _params: { state: string }) => {},
 
     startPipeline: enqueueActions(({ event, enqueue }) => {
@@ -122,7 +124,11 @@ export const cohortReplicatorMachine = setup({
     forwardCommit: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'REPLICATOR.COMMIT') enqueue.sendTo('source', { type: 'COMMIT', version: event.version } satisfies SourceCommand);
     }),
-    recordCommitted: assign({ committed: ({ context, event }) => (event.type === 'SOURCE.COMMITTED' ? event.version : context.committed) }),
+    recordCommitted: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'SOURCE.COMMITTED') return;
+      enqueue.assign({ committed: event.version });
+      enqueue.sendTo('replicator', { type: 'OFFSET_COMMITTED', version: event.version } satisfies ReplicatorServiceEvent);
+    }),
     pauseSource: enqueueActions(({ enqueue }) => enqueue.sendTo('source', { type: 'PAUSE' } satisfies SourceCommand)),
     resumeSource: enqueueActions(({ enqueue }) => enqueue.sendTo('source', { type: 'RESUME' } satisfies SourceCommand)),
     passOnSourceEnd: enqueueActions(({ enqueue }) => {
@@ -170,6 +176,7 @@ export const cohortReplicatorMachine = setup({
     'REPLICATOR.COMMIT': { actions: 'forwardCommit' },
     'SOURCE.COMMITTED': { actions: 'recordCommitted' },
     'SOURCE.COMMIT_FAILED': { actions: { type: 'reportCommitFailed', params: ({ event }) => ({ version: event.version, error: event.error }) } },
+    'SOURCE.CLOSE_FAILED': { actions: { type: 'reportCloseFailed', params: ({ event }) => ({ error: event.error }) } },
     'REPLICATOR.UPSTREAM_ENDED': { actions: 'passOnUpstreamEnd' },
     REFRESH_SNAPSHOT: { actions: 'refreshSnapshot' },
   },
@@ -191,6 +198,8 @@ export const cohortReplicatorMachine = setup({
         'SOURCE.ENDED': { actions: 'passOnSourceEnd' },
         'SOURCE.FAILED': { target: 'stopping', actions: 'recordSourceFailure' },
         STOP: 'stopping',
+        /** The queue stopped on its own (an item out of attempts, or everything done after the source ended). */
+        'QUEUE.DRAINING': 'stopping',
       },
     },
     stopping: {

@@ -9,8 +9,12 @@ export interface CandidateMessage {
   /** The record's offset. */
   readonly version: Version;
   readonly xid: string;
-  /** Absent in the record: nothing to install, but the version still passes through so the snapshot can move. */
-  readonly statemap: readonly StatemapEntry[];
+  /**
+   * Empty when the record has none: nothing to install, but the version still passes through so
+   * the snapshot can move. May be kept as the (already validated) JSON text of the array, parsed
+   * only if the version commits: a parser running off the main thread hands it over that way.
+   */
+  readonly statemap: readonly StatemapEntry[] | string;
 }
 
 export type DecisionOutcome = 'committed' | 'aborted';

@@ -2,7 +2,7 @@
  * The queue's hot path: the item lifecycle as a transition table over small integers,
  * derived at load time from `queueItemMachine`'s own definition (its state nodes, their
  * transitions and its guard implementations). Nothing here restates a transition: change the
- * machine and this table changes with it. `test/machines/queueItem.lifecycle.test.ts` checks
+ * machine and this table changes with it. the model-based tests in `test/model/` check
  * that the table and the real machine agree on every path the model-based generator finds.
  */
 import type { AnyStateNode } from 'xstate';

@@ -28,6 +28,8 @@ export type ReplicatorServiceEvent =
   /** Everything at or below `snapshot` is installed. */
   | { readonly type: 'INSTALLED_UP_TO'; readonly snapshot: Version }
   | { readonly type: 'SNAPSHOT_PERSISTED'; readonly version: Version }
+  /** The source confirmed a commit; until then the commit is asked for again on every interval. */
+  | { readonly type: 'OFFSET_COMMITTED'; readonly version: Version }
   | { readonly type: 'UPSTREAM_ENDED' };
 
 /** Sent to the parent, which routes them. */
@@ -117,8 +119,11 @@ export const replicatorServiceMachine = setup({
     commitPersisted: enqueueActions(({ context, enqueue }) => {
       const { persisted, committed } = context;
       if (persisted === null || (committed !== null && persisted <= committed)) return;
-      enqueue.assign({ committed: persisted });
       enqueue(sendParent({ type: 'REPLICATOR.COMMIT', version: persisted } satisfies ReplicatorServiceReport));
+    }),
+    recordCommitted: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'OFFSET_COMMITTED') return;
+      if (context.committed === null || event.version > context.committed) enqueue.assign({ committed: event.version });
     }),
     pauseSource: sendParent({ type: 'REPLICATOR.PAUSE' } satisfies ReplicatorServiceReport),
     resumeSource: sendParent({ type: 'REPLICATOR.RESUME' } satisfies ReplicatorServiceReport),
@@ -149,6 +154,7 @@ export const replicatorServiceMachine = setup({
         RECORDS: { actions: 'ingest' },
         INSTALLED_UP_TO: { actions: 'prune' },
         SNAPSHOT_PERSISTED: { actions: 'recordPersisted' },
+        OFFSET_COMMITTED: { actions: 'recordCommitted' },
         UPSTREAM_ENDED: { actions: 'passOnEnd' },
       },
       states: {

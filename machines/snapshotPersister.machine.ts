@@ -48,6 +48,8 @@ export const snapshotPersisterMachine = setup({
   actors: { writeSnapshot: writeSnapshotPlaceholder },
   guards: {
     requestIsNewer: ({ context, event }) => isNewer(event.version, context.requested) && isNewer(event.version, context.persisted),
+    /** A request arrived during the write that just finished. */
+    newerRequested: ({ context, event }) => context.requested !== null && context.requested > (event as unknown as { output: Version }).output,
   },
   actions: {
     recordPersisted: enqueueActions(({ event, enqueue }) => {
@@ -75,7 +77,7 @@ export const snapshotPersisterMachine = setup({
         input: ({ context }) => ({ version: context.requested! }),
         onDone: [
           {
-            guard: ({ context, event }) => context.requested !== null && context.requested > event.output,
+            guard: 'newerRequested',
             target: 'writing',
             reenter: true,
             actions: 'recordPersisted',

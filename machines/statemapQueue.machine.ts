@@ -51,10 +51,13 @@ export type StatemapQueueReport =
   | { readonly type: 'QUEUE.READY'; readonly snapshot: Version }
   /** The in-memory snapshot moved: everything at or below it is installed. */
   | { readonly type: 'QUEUE.PROGRESS'; readonly snapshot: Version }
-  | { readonly type: 'QUEUE.PERSISTED'; readonly version: Version };
+  | { readonly type: 'QUEUE.PERSISTED'; readonly version: Version }
+  /** The queue stopped dispatching (an item ran out of attempts, or upstream ended): stop reading. */
+  | { readonly type: 'QUEUE.DRAINING' };
 
 export interface StatemapQueueOutput {
-  readonly snapshot: Version;
+  /** Null when the queue ended before the snapshot was loaded. */
+  readonly snapshot: Version | null;
   readonly persisted: Version | null;
   /** Set when an item ran out of attempts; the snapshot stops below it. */
   readonly failure: InstallFailure | null;
@@ -72,6 +75,23 @@ export interface StatemapQueueContext {
   readonly persisted: Version | null;
   readonly failure: InstallFailure | null;
   readonly upstreamEnded: boolean;
+  /** The snapshot last reported as progress. */
+  readonly reported: Version | null;
+}
+
+/**
+ * Progress is reported once the snapshot moved this far, or whenever nothing is pending, so the
+ * replicator service's suffix is pruned without an event per install round.
+ */
+export const PROGRESS_REPORT_STEP = 1024;
+
+/** Reports the snapshot to the parent if it moved enough since the last report (see PROGRESS_REPORT_STEP). */
+function reportProgress(context: StatemapQueueContext, queue: StatemapQueue, enqueue: { assign(values: Partial<StatemapQueueContext>): void }, send: (report: StatemapQueueReport) => void): void {
+  const last = context.reported ?? -1;
+  if (queue.snapshot <= last) return;
+  if (queue.snapshot - last < PROGRESS_REPORT_STEP && queue.pending > 0) return;
+  enqueue.assign({ reported: queue.snapshot });
+  send({ type: 'QUEUE.PROGRESS', snapshot: queue.snapshot });
 }
 
 /** The queue to change in this step: the live one, or a copy in persistent mode. */
@@ -132,15 +152,13 @@ export const statemapQueueMachine = setup({
     acceptStatemaps: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'STATEMAPS') return;
       const queue = editQueue(context);
-      const before = queue.snapshot;
       queue.accept(event.entries);
       enqueue.assign({ queue });
-      if (queue.snapshot > before) enqueue(sendParent({ type: 'QUEUE.PROGRESS', snapshot: queue.snapshot } satisfies StatemapQueueReport));
+      reportProgress(context, queue, enqueue, (report) => enqueue(sendParent(report)));
     }),
     applyResults: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'INSTALL_RESULTS') return;
       const queue = editQueue(context);
-      const before = queue.snapshot;
       const { retries, failure } = queue.settle(event.outcomes, context.config.maxInstallAttempts);
       enqueue.assign({ queue });
       for (const retry of retries) {
@@ -152,7 +170,7 @@ export const statemapQueueMachine = setup({
         enqueue.assign({ failure });
         enqueue(report('reportItemFailed', failure));
       }
-      if (queue.snapshot > before) enqueue(sendParent({ type: 'QUEUE.PROGRESS', snapshot: queue.snapshot } satisfies StatemapQueueReport));
+      reportProgress(context, queue, enqueue, (report) => enqueue(sendParent(report)));
     }),
     takeBackCancelled: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'INSTALLS_CANCELLED') return;
@@ -169,10 +187,9 @@ export const statemapQueueMachine = setup({
     coverRefreshedSnapshot: enqueueActions(({ context, event, enqueue }) => {
       const snapshot = (event as unknown as { output: Version }).output;
       const queue = editQueue(context);
-      const before = queue.snapshot;
       queue.coverUpTo(snapshot);
       enqueue.assign({ queue });
-      if (queue.snapshot > before) enqueue(sendParent({ type: 'QUEUE.PROGRESS', snapshot: queue.snapshot } satisfies StatemapQueueReport));
+      reportProgress(context, queue, enqueue, (report) => enqueue(sendParent(report)));
     }),
     /** Hands every eligible item to the installer, in one event. */
     dispatchReady: enqueueActions(({ context, enqueue }) => {
@@ -185,6 +202,11 @@ export const statemapQueueMachine = setup({
     requestPersist: enqueueActions(({ context, enqueue }) => {
       const snapshot = context.queue?.snapshot;
       if (snapshot === undefined || (context.persistRequested !== null && snapshot <= context.persistRequested)) return;
+      // The parent hears of a snapshot before it can hear that it was persisted.
+      if (context.reported === null || snapshot > context.reported) {
+        enqueue.assign({ reported: snapshot });
+        enqueue(sendParent({ type: 'QUEUE.PROGRESS', snapshot } satisfies StatemapQueueReport));
+      }
       enqueue.assign({ persistRequested: snapshot });
       enqueue.sendTo('persister', { type: 'PERSIST', version: snapshot } satisfies SnapshotPersisterEvent);
     }),
@@ -197,7 +219,11 @@ export const statemapQueueMachine = setup({
       if (event.type !== 'SNAPSHOT_WRITE_FAILED') return;
       enqueue(report('reportSnapshotWriteFailed', { version: event.version, attempts: event.attempts, error: event.error }));
     }),
-    drainInstaller: enqueueActions(({ enqueue }) => enqueue.sendTo('installer', { type: 'DRAIN' } satisfies InstallerEvent)),
+    drainInstaller: enqueueActions(({ enqueue }) => {
+      enqueue.sendTo('installer', { type: 'DRAIN' } satisfies InstallerEvent);
+      enqueue(sendParent({ type: 'QUEUE.DRAINING' } satisfies StatemapQueueReport));
+    }),
+    noteUpstreamEnded: enqueueActions(({ enqueue }) => enqueue.assign({ upstreamEnded: true })),
   },
   delays: {
     cleanupInterval: ({ context }) => context.config.statemapQueueCleanupFreqMs,
@@ -215,6 +241,7 @@ export const statemapQueueMachine = setup({
     persisted: null,
     failure: null,
     upstreamEnded: false,
+    reported: null,
   }),
   invoke: [
     {
@@ -231,7 +258,7 @@ export const statemapQueueMachine = setup({
   on: {
     SNAPSHOT_PERSISTED: { actions: 'recordPersisted' },
     SNAPSHOT_WRITE_FAILED: { actions: 'recordWriteFailure' },
-    UPSTREAM_ENDED: { actions: enqueueActions(({ enqueue }) => enqueue.assign({ upstreamEnded: true })) },
+    UPSTREAM_ENDED: { actions: 'noteUpstreamEnded' },
   },
   initial: 'loading',
   states: {
@@ -312,7 +339,7 @@ export const statemapQueueMachine = setup({
       type: 'final',
     },
   },
-  output: ({ context }) => ({ snapshot: context.queue?.snapshot ?? context.persisted ?? 0, persisted: context.persisted, failure: context.failure }),
+  output: ({ context }) => ({ snapshot: context.queue?.snapshot ?? null, persisted: context.persisted, failure: context.failure }),
 });
 
 export type StatemapQueueActor = ActorRefFrom<typeof statemapQueueMachine>;

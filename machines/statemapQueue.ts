@@ -247,7 +247,8 @@ export class StatemapQueue {
       moved = true;
       front = this.#items.peekFront();
     }
-    if (!front && this.#floor > this.#snapshot) {
+    // Everything up to a refreshed snapshot is installed once no pending item lies at or below it.
+    if ((!front || front.version > this.#floor) && this.#floor > this.#snapshot) {
       this.#snapshot = this.#floor;
       moved = true;
     }

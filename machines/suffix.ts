@@ -13,7 +13,7 @@ import { Deque } from './structures/deque.js';
 
 interface Slot {
   readonly xid: string;
-  readonly statemap: readonly StatemapEntry[];
+  readonly statemap: readonly StatemapEntry[] | string;
   outcome: DecisionOutcome | 'duplicate' | null;
   safepoint: Version | null;
 }
@@ -123,6 +123,12 @@ export class Suffix {
       if (this.#slots.shift()) this.#candidates -= 1;
       this.#base += 1;
     }
+    // Holes (decision offsets) right above it hold nothing: drop them too, so the head is a candidate
+    // still waiting for its install or decision (backpressure reads `head < nextToSend` that way).
+    while (this.#base < this.#nextToSend && this.#slots.length > 0 && this.#slots.peekFront() === null) {
+      this.#slots.shift();
+      this.#base += 1;
+    }
   }
 
   clone(): Suffix {
@@ -141,9 +147,11 @@ export class Suffix {
 
 function toQueueEntry(version: Version, slot: Slot): QueueEntry {
   if (slot.outcome !== 'committed' || slot.statemap.length === 0) return { version, safepoint: null, statemaps: [] };
+  const entries: readonly StatemapEntry[] = typeof slot.statemap === 'string' ? (JSON.parse(slot.statemap) as StatemapEntry[]) : slot.statemap;
+  if (entries.length === 0) return { version, safepoint: null, statemaps: [] };
   const safepoint = slot.safepoint;
   const statemaps: StatemapItem[] = [];
-  for (const entry of slot.statemap) {
+  for (const entry of entries) {
     for (const action in entry) statemaps.push({ action, version, safepoint, payload: entry[action] });
   }
   return { version, safepoint, statemaps };

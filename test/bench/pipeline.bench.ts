@@ -1,0 +1,35 @@
+/**
+ * `npm run bench`: the whole pipeline through the public API (memory source, installer that does
+ * nothing), at 1 000, 100 000 and 1 000 000 outstanding versions. Each case runs in its own
+ * process so its peak RSS is its own. Prints transactions/s (candidate + decision in, version
+ * installed and snapshot persisted out), peak RSS, and the depth ratio the bar is about.
+ */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+interface RunResult {
+  readonly window: number;
+  readonly total: number;
+  readonly seconds: number;
+  readonly transactionsPerSecond: number;
+  readonly peakRssMb: number;
+}
+
+const runner = fileURLToPath(new URL('./pipelineRun.js', import.meta.url));
+const total = Number(process.env.BENCH_TRANSACTIONS ?? 1_000_000);
+const windows = [1_000, 100_000, 1_000_000];
+const results: RunResult[] = [];
+
+console.log(`pipeline benchmark: ${total.toLocaleString('en')} transactions per case, installer does nothing, Node ${process.version}`);
+for (const window of windows) {
+  const output = execFileSync(process.execPath, ['--max-old-space-size=4096', runner, `--total=${Math.max(total, window)}`, `--window=${window}`], { encoding: 'utf8' });
+  const result = JSON.parse(output.trim().split('\n').at(-1)!) as RunResult;
+  results.push(result);
+  console.log(
+    `outstanding ${String(window.toLocaleString('en')).padStart(9)}: ${String(result.transactionsPerSecond.toLocaleString('en')).padStart(9)} transactions/s  (${result.seconds.toFixed(2)} s, peak RSS ${result.peakRssMb} MB)`,
+  );
+}
+const shallow = results[0]!.transactionsPerSecond;
+const deep = results.at(-1)!.transactionsPerSecond;
+console.log(`1 000 000 vs 1 000 outstanding: ${((deep / shallow) * 100).toFixed(1)} % (bar: at least 80 %)`);
+console.log(`best: ${Math.max(...results.map((r) => r.transactionsPerSecond)).toLocaleString('en')} transactions/s (bar: at least 250 000)`);
