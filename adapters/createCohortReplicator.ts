@@ -13,6 +13,7 @@ import { createWriteSnapshot } from '../actors/writeSnapshot.js';
 import { cohortReplicatorMachine } from '../machines/cohortReplicator.machine.js';
 import { ConfigError, resolveConfig, type ReplicatorConfig, type ReplicatorConfigInput } from '../machines/config.js';
 import type { Installer, MessageSource, SnapshotStore } from '../machines/domain.js';
+import type { RejectedRecord } from '../machines/messages.js';
 import { describe } from '../machines/errors.js';
 import { installerMachine } from '../machines/installer.machine.js';
 import { replicatorServiceMachine } from '../machines/replicatorService.machine.js';
@@ -28,6 +29,8 @@ export interface CohortReplicatorEffects {
   readonly logger?: Logger;
   /** Turns raw records into messages; defaults to parsing on the calling thread. */
   readonly parse?: BatchParser;
+  /** Called for every record that could not be used (after it is logged): a rejects file, a dead-letter topic. */
+  readonly onRejected?: (reject: RejectedRecord) => void;
 }
 
 export interface CreateCohortReplicatorOptions extends CohortReplicatorEffects {
@@ -58,7 +61,10 @@ export function provideCohortReplicator(effects: CohortReplicatorEffects) {
       replicatorService: replicatorServiceMachine.provide({
         actions: {
           reportRejected: (_, { rejects }) => {
-            for (const reject of rejects) logger.warn(describeReject(reject), { offset: reject.offset, origin: reject.origin });
+            for (const reject of rejects) {
+              logger.warn(describeReject(reject), { offset: reject.offset, origin: reject.origin });
+              effects.onRejected?.(reject);
+            }
           },
         },
       }),

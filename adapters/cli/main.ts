@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+/**
+ * The `talos-replicator` command. Each subcommand lives in its own module; this file only
+ * parses arguments, sets up logging, and turns failures into one clear line and an exit code.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { createDefaultLogger } from '../logging.js';
+import { CliError, formatCliError } from './cliError.js';
+import { formatDemoSummary, runDemo } from './demo.js';
+import { formatReplaySummary, runReplay } from './replay.js';
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
+    return parsed;
+  };
+}
+
+const program = new Command()
+  .name('talos-replicator')
+  .description('Talos cohort replicator: installs committed statemaps into Postgres in serial-equivalent order')
+  .option('--verbose', 'print stack traces and debug logs')
+  .showHelpAfterError();
+
+program
+  .command('demo')
+  .description('replicate a simulated certification log into Postgres (embedded when no --database-url) and verify the result')
+  .option('--transactions <n>', 'transactions to generate', positiveInt('--transactions'), 20_000)
+  .option('--accounts <n>', 'bank accounts', positiveInt('--accounts'), 1_000)
+  .option('--concurrency <n>', 'install transactions at once', positiveInt('--concurrency'), 4)
+  .option('--batch-size <n>', 'versions per install transaction', positiveInt('--batch-size'), 10)
+  .option('--seed <n>', 'workload seed', positiveInt('--seed'), 1)
+  .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else an embedded server)')
+  .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)')
+  .action(async (options: { transactions: number; accounts: number; concurrency: number; batchSize: number; seed: number; databaseUrl?: string; dataDir?: string }) => {
+    const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
+    const summary = await runDemo({ ...options, logger });
+    process.stdout.write(`${formatDemoSummary(summary)}\n`);
+    if (!summary.verified) throw new CliError('demo finished, but the database does not match the serial replay', 2);
+  });
+
+program
+  .command('replay')
+  .description('replicate a certification log from an NDJSON file (own envelope or `kcat -C -J` output) into Postgres')
+  .requiredOption('--file <path>', 'the NDJSON certification log')
+  .requiredOption('--installer <module>', 'ES or CommonJS module exporting install(statemaps, version, client)')
+  .option('--batch-size <n>', 'versions per install transaction', positiveInt('--batch-size'), 1)
+  .option('--concurrency <n>', 'install transactions at once', positiveInt('--concurrency'), 8)
+  .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else an embedded server)')
+  .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)')
+  .action(async (options: { file: string; installer: string; batchSize: number; concurrency: number; databaseUrl?: string; dataDir?: string }) => {
+    const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
+    const summary = await runReplay({ ...options, logger });
+    process.stdout.write(`${formatReplaySummary(options.file, summary)}\n`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.stderr.write(`${formatCliError(error, Boolean(program.opts().verbose))}\n`);
+  process.exitCode = error instanceof CliError ? error.exitCode : 1;
+}

@@ -1,0 +1,32 @@
+/**
+ * The installed-versions bookkeeping that makes installs exactly-once: claim versions inside
+ * the install transaction, prune rows the persisted snapshot already covers.
+ */
+import type { ClientBase } from 'pg';
+import type { Version } from '../../machines/domain.js';
+import * as sql from './sql.js';
+import type { Queryable } from './transaction.js';
+import { versionFromColumn } from './versions.js';
+
+/** Record the versions in the current transaction; returns the ones that were not installed yet. */
+export async function claimVersions(client: ClientBase, schema: string, versions: readonly Version[]): Promise<ReadonlySet<Version>> {
+  const result = await client.query<{ version: string }>(sql.claimVersions(schema, versions));
+  return new Set(result.rows.map((row) => versionFromColumn(row.version)));
+}
+
+/**
+ * Forget the rows at or below `upToVersion` and raise the watermark to it, in the caller's
+ * transaction. Only call it with a version at or below the persisted snapshot: everything
+ * there is installed for good, so the watermark alone now answers "already installed?".
+ * Returns the number of rows removed.
+ */
+export async function pruneInstalledVersions(client: ClientBase, schema: string, upToVersion: Version): Promise<number> {
+  await client.query(sql.raiseWatermark(schema, upToVersion));
+  const result = await client.query(sql.deleteInstalledUpTo(schema, upToVersion));
+  return result.rowCount ?? 0;
+}
+
+export async function isVersionInstalled(db: Queryable, schema: string, version: Version): Promise<boolean> {
+  const result = await db.query<{ installed: boolean }>(sql.selectIsInstalled(schema, version));
+  return result.rows[0]?.installed === true;
+}

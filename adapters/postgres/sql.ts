@@ -1,0 +1,264 @@
+/**
+ * Every SQL statement the Postgres adapter sends, as pure builders (pg-boss style): no I/O
+ * here, so the whole dialect can be read, reviewed and tested in one place. Values always
+ * travel as parameters; only identifiers (schema and table names) are spliced into the
+ * text, and those always go through `quoteIdentifier`.
+ */
+import type { QueryConfig } from 'pg';
+import type { Version } from '../../machines/domain.js';
+
+/** A statement ready for `client.query(...)`. */
+export type Statement = QueryConfig<unknown[]> & { readonly text: string; readonly values: unknown[] };
+
+export const DEFAULT_SCHEMA = 'public';
+/** Talos's cohort convention: one row, id 'SINGLETON', holding the persisted snapshot. */
+export const SNAPSHOT_TABLE = 'cohort_snapshot';
+export const SINGLETON_ID = 'SINGLETON';
+/** One row per version the transactional installer has applied and committed. */
+export const INSTALLED_TABLE = 'replicator_installed_versions';
+/** One row: every version at or below it counts as installed (its bookkeeping rows were pruned). */
+export const WATERMARK_TABLE = 'replicator_installed_watermark';
+export const BANK_ACCOUNTS_TABLE = 'bank_accounts';
+
+/** Postgres silently truncates longer identifiers, which could make two names collide. */
+const MAX_IDENTIFIER_BYTES = 63;
+
+/**
+ * Quote an identifier for splicing into SQL text. Double quotes are doubled, so any name is
+ * safe; names Postgres would mangle (empty, NUL, too long) are rejected instead.
+ */
+export function quoteIdentifier(name: string): string {
+  if (name.length === 0) throw new RangeError('SQL identifier must not be empty');
+  if (name.includes('\0')) throw new RangeError('SQL identifier must not contain a NUL character');
+  if (Buffer.byteLength(name, 'utf8') > MAX_IDENTIFIER_BYTES) {
+    throw new RangeError(`SQL identifier "${name}" is longer than ${MAX_IDENTIFIER_BYTES} bytes; Postgres would truncate it`);
+  }
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Quote a string literal, for the few statements that take no parameters (ALTER ROLE ...
+ * PASSWORD). Assumes standard_conforming_strings (on since Postgres 9.1): only quotes double.
+ */
+export function quoteLiteral(value: string): string {
+  if (value.includes('\0')) throw new RangeError('SQL literal must not contain a NUL character');
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** `"schema"."table"`. */
+export function qualifiedName(schema: string, table: string): string {
+  return `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Schema creation. Run inside one transaction holding `lockSchemaCreation`: concurrent
+// `CREATE TABLE IF NOT EXISTS` of the same table can still fail on the catalog's unique
+// index (the check and the insert are not atomic), so racing processes take turns.
+// ---------------------------------------------------------------------------------------
+
+/** Transaction-scoped advisory lock serialising DDL of this adapter per schema. */
+export function lockSchemaCreation(schema: string): Statement {
+  return { text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [`talos-replicator:ddl:${schema}`] };
+}
+
+/** Only issued for schemas other than `public`: CREATE SCHEMA checks the CREATE privilege even when the schema exists. */
+export function createSchema(schema: string): string {
+  return `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`;
+}
+
+export function createSnapshotTable(schema: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(schema, SNAPSHOT_TABLE)} (id text PRIMARY KEY, "version" bigint NOT NULL)`;
+}
+
+/** Creates the singleton row at version 0 unless it exists (never lowers an existing one). */
+export function insertSnapshotRow(schema: string): Statement {
+  return {
+    text: `INSERT INTO ${qualifiedName(schema, SNAPSHOT_TABLE)} (id, "version") VALUES ($1, 0) ON CONFLICT (id) DO NOTHING`,
+    values: [SINGLETON_ID],
+  };
+}
+
+export function createInstalledTable(schema: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(schema, INSTALLED_TABLE)} ("version" bigint PRIMARY KEY, installed_at timestamptz NOT NULL DEFAULT now())`;
+}
+
+export function createWatermarkTable(schema: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(schema, WATERMARK_TABLE)} (id text PRIMARY KEY, "version" bigint NOT NULL)`;
+}
+
+/** -1: nothing pruned yet, so no version is presumed installed (not even 0). */
+export function insertWatermarkRow(schema: string): Statement {
+  return {
+    text: `INSERT INTO ${qualifiedName(schema, WATERMARK_TABLE)} (id, "version") VALUES ($1, -1) ON CONFLICT (id) DO NOTHING`,
+    values: [SINGLETON_ID],
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Snapshot.
+// ---------------------------------------------------------------------------------------
+
+export function selectSnapshot(schema: string): Statement {
+  return { text: `SELECT "version" FROM ${qualifiedName(schema, SNAPSHOT_TABLE)} WHERE id = $1`, values: [SINGLETON_ID] };
+}
+
+/**
+ * Raise-only write of the snapshot. An upsert, so a deleted row comes back; the conflict
+ * branch's WHERE makes a lower or equal version a no-op (no row version written at all).
+ */
+export function raiseSnapshot(schema: string, version: Version): Statement {
+  const table = qualifiedName(schema, SNAPSHOT_TABLE);
+  return {
+    text:
+      `INSERT INTO ${table} AS s (id, "version") VALUES ($1, $2) ` +
+      `ON CONFLICT (id) DO UPDATE SET "version" = EXCLUDED."version" WHERE s."version" < EXCLUDED."version"`,
+    values: [SINGLETON_ID, version],
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Installed-version bookkeeping (exactly-once).
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Claim versions for the current transaction; returns (RETURNING) the versions that were
+ * not installed yet, and only those may be applied.
+ *
+ * - A version at or below the watermark was pruned after being installed: filtered out.
+ * - A version already recorded conflicts: DO NOTHING, so it is not returned. If another
+ *   transaction is inserting the same version right now, Postgres makes this statement
+ *   wait for it: if it commits we skip, if it rolls back we claim. That is what makes
+ *   concurrent redelivery apply once.
+ * - `FOR SHARE` on the watermark row makes claims and `pruneInstalled` exclude each other:
+ *   without it a claim could read the old watermark while a prune deletes that very row,
+ *   and the version would be applied a second time. Shared locks do not block each other,
+ *   so claims still run concurrently. Under READ COMMITTED the locked row is re-read at its
+ *   newest version after waiting; under REPEATABLE READ / SERIALIZABLE a concurrent prune
+ *   makes this fail with 40001, which the installer retries.
+ * - Rows are inserted in version order so overlapping concurrent batches lock index
+ *   entries in the same order and cannot deadlock on each other.
+ */
+export function claimVersions(schema: string, versions: readonly Version[]): Statement {
+  return {
+    text:
+      `WITH watermark AS (SELECT "version" FROM ${qualifiedName(schema, WATERMARK_TABLE)} WHERE id = $1 FOR SHARE) ` +
+      `INSERT INTO ${qualifiedName(schema, INSTALLED_TABLE)} ("version") ` +
+      `SELECT v FROM unnest($2::bigint[]) AS claim(v) ` +
+      `WHERE v > COALESCE((SELECT "version" FROM watermark), -1) ` +
+      `ORDER BY v ON CONFLICT ("version") DO NOTHING RETURNING "version"`,
+    values: [SINGLETON_ID, [...versions]],
+  };
+}
+
+/**
+ * First half of pruning: raise the watermark. Taking the row's write lock waits for every
+ * in-flight claim (they hold FOR SHARE on it) and holds off new ones until commit.
+ */
+export function raiseWatermark(schema: string, upToVersion: Version): Statement {
+  const table = qualifiedName(schema, WATERMARK_TABLE);
+  return {
+    text:
+      `INSERT INTO ${table} AS w (id, "version") VALUES ($1, $2) ` +
+      `ON CONFLICT (id) DO UPDATE SET "version" = GREATEST(w."version", EXCLUDED."version")`,
+    values: [SINGLETON_ID, upToVersion],
+  };
+}
+
+/** Second half of pruning, in the same transaction after `raiseWatermark`. */
+export function deleteInstalledUpTo(schema: string, upToVersion: Version): Statement {
+  return { text: `DELETE FROM ${qualifiedName(schema, INSTALLED_TABLE)} WHERE "version" <= $1`, values: [upToVersion] };
+}
+
+/** True when the version is recorded or at/below the watermark. */
+export function selectIsInstalled(schema: string, version: Version): Statement {
+  return {
+    text:
+      `SELECT EXISTS (SELECT 1 FROM ${qualifiedName(schema, INSTALLED_TABLE)} WHERE "version" = $2) ` +
+      `OR $2 <= COALESCE((SELECT "version" FROM ${qualifiedName(schema, WATERMARK_TABLE)} WHERE id = $1), -1) AS installed`,
+    values: [SINGLETON_ID, version],
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Banking example (Talos's cohort demo).
+// ---------------------------------------------------------------------------------------
+
+export function createBankAccountsTable(schema: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(schema, BANK_ACCOUNTS_TABLE)} ("number" text PRIMARY KEY, amount decimal NOT NULL, "version" bigint NOT NULL)`;
+}
+
+/**
+ * Accounts '000000' .. lpad(count - 1): fixed width so text order is numeric order.
+ * Existing accounts are left alone, so re-running is harmless.
+ */
+export function insertBankAccounts(schema: string, count: number, initialBalance: string, width: number): Statement {
+  return {
+    text:
+      `INSERT INTO ${qualifiedName(schema, BANK_ACCOUNTS_TABLE)} ("number", amount, "version") ` +
+      `SELECT lpad(i::text, $3, '0'), $2::decimal, 0 FROM generate_series(0, $1 - 1) AS i ` +
+      `ON CONFLICT ("number") DO NOTHING`,
+    values: [count, initialBalance, width],
+  };
+}
+
+/**
+ * Lock the accounts a version touches, in account-number order. LockRows sits above the
+ * Sort in the plan, so locks are taken in that order: two versions touching the same
+ * accounts queue up instead of deadlocking.
+ */
+export function lockBankAccounts(schema: string, accountNumbers: readonly string[]): Statement {
+  return {
+    text: `SELECT "number" FROM ${qualifiedName(schema, BANK_ACCOUNTS_TABLE)} WHERE "number" = ANY($1::text[]) ORDER BY "number" FOR UPDATE`,
+    values: [[...accountNumbers]],
+  };
+}
+
+/**
+ * Apply the net change of every account of one version and stamp it with the version.
+ * `version < $1` makes a redelivered version a no-op even without the bookkeeping table.
+ * Deltas are summed per account in SQL (exact decimal arithmetic, and an account that
+ * appears in two transfers of one version is updated once, not skipped the second time).
+ */
+export function applyBankDeltas(schema: string, version: Version, accountNumbers: readonly string[], deltas: readonly string[]): Statement {
+  return {
+    text:
+      `UPDATE ${qualifiedName(schema, BANK_ACCOUNTS_TABLE)} AS a SET amount = a.amount + d.delta, "version" = $1 ` +
+      `FROM (SELECT n, sum(x) AS delta FROM unnest($2::text[], $3::numeric[]) AS u(n, x) GROUP BY n) AS d ` +
+      `WHERE a."number" = d.n AND a."version" < $1`,
+    values: [version, [...accountNumbers], [...deltas]],
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Transactions and administration.
+// ---------------------------------------------------------------------------------------
+
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
+
+const BEGIN_BY_ISOLATION: Readonly<Record<IsolationLevel, string>> = {
+  'read committed': 'BEGIN ISOLATION LEVEL READ COMMITTED',
+  'repeatable read': 'BEGIN ISOLATION LEVEL REPEATABLE READ',
+  serializable: 'BEGIN ISOLATION LEVEL SERIALIZABLE',
+};
+
+export function begin(isolation: IsolationLevel): string {
+  return BEGIN_BY_ISOLATION[isolation];
+}
+
+export const COMMIT = 'COMMIT';
+export const ROLLBACK = 'ROLLBACK';
+export const SELECT_ONE = 'SELECT 1';
+
+export function selectDatabaseExists(name: string): Statement {
+  return { text: 'SELECT 1 FROM pg_database WHERE datname = $1', values: [name] };
+}
+
+/** CREATE DATABASE takes no parameters; the name is quoted as an identifier. */
+export function createDatabase(name: string): string {
+  return `CREATE DATABASE ${quoteIdentifier(name)}`;
+}
+
+/** Utility statement: no parameters allowed, so the password is quoted as a literal. */
+export function alterRolePassword(role: string, password: string): string {
+  return `ALTER ROLE ${quoteIdentifier(role)} PASSWORD ${quoteLiteral(password)}`;
+}

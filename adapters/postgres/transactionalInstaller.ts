@@ -1,0 +1,130 @@
+/**
+ * An `Installer` whose installs are exactly-once in Postgres: the user's SQL and a
+ * bookkeeping row for the version commit in one transaction, and a version whose row
+ * exists is never handed to the user's code again, across crashes, retries and redelivery.
+ */
+import type { Pool, PoolClient } from 'pg';
+import type { Installer, InstallJob, StatemapItem, Version } from '../../machines/domain.js';
+import { claimVersions, isVersionInstalled, pruneInstalledVersions } from './bookkeeping.js';
+import { PostgresInstallError } from './errors.js';
+import { resolveRetryPolicy, withRetry, type RetryNotice, type RetryOptions } from './retry.js';
+import { ensureAdapterSchema, once } from './schema.js';
+import { DEFAULT_SCHEMA, quoteIdentifier } from './sql.js';
+import { inTransaction, type IsolationLevel } from './transaction.js';
+import { assertVersion } from './versions.js';
+
+/**
+ * The user's install: apply one version's statemaps with `client`, which is inside the
+ * adapter's transaction. Do not COMMIT or ROLLBACK on it; throw to roll back. Do not catch
+ * and ignore SQL errors either: Postgres then rolls the whole transaction back at COMMIT
+ * (the adapter reports that as an error rather than a success).
+ */
+export type PostgresInstallFunction = (statemaps: readonly StatemapItem[], version: Version, client: PoolClient) => Promise<void>;
+
+export interface TransactionalInstallerOptions {
+  readonly install: PostgresInstallFunction;
+  /** Schema of the bookkeeping tables. Default `public`. */
+  readonly schema?: string;
+  /** Backoff for serialization failures (40001) and deadlocks (40P01). */
+  readonly retry?: RetryOptions;
+  /** Default READ COMMITTED (what the Talos banking SQL is written for). */
+  readonly isolationLevel?: IsolationLevel;
+  /** Told before each in-adapter retry, for logs and metrics. */
+  readonly onRetry?: (notice: RetryNotice & { readonly versions: readonly Version[] }) => void;
+  /** Told about versions skipped because they were installed already (redelivery). */
+  readonly onSkipped?: (versions: readonly Version[]) => void;
+}
+
+export interface TransactionalInstaller extends Installer {
+  install(statemaps: readonly StatemapItem[], version: Version): Promise<void>;
+  /** Every job in one transaction, in version order; already-installed versions are skipped. */
+  installBatch(jobs: readonly InstallJob[]): Promise<void>;
+  /** Create the bookkeeping tables if missing. Installs call it once on their own. */
+  ensureSchema(): Promise<void>;
+  /**
+   * Remove bookkeeping rows at or below `upToVersion`, which must be at or below the
+   * persisted snapshot. Returns how many rows went.
+   */
+  pruneInstalled(upToVersion: Version): Promise<number>;
+  isInstalled(version: Version): Promise<boolean>;
+}
+
+export function createTransactionalInstaller(pool: Pool, options: TransactionalInstallerOptions): TransactionalInstaller {
+  const schema = options.schema ?? DEFAULT_SCHEMA;
+  quoteIdentifier(schema); // fail at construction, not at the first install
+  const policy = resolveRetryPolicy(options.retry);
+  const isolation = options.isolationLevel ?? 'read committed';
+  const ensureSchema = once(() => ensureAdapterSchema(pool, schema, { bookkeeping: true }));
+
+  async function applyInOneTransaction(jobs: readonly InstallJob[]): Promise<void> {
+    const versions = jobs.map((job) => job.version);
+    let failedVersion: Version | undefined;
+    let skipped: Version[] = [];
+    const outcome = await withRetry(
+      policy,
+      async () => {
+        await ensureSchema();
+        failedVersion = undefined;
+        await inTransaction(pool, isolation, async (client) => {
+          const claimed = await claimVersions(client, schema, versions);
+          skipped = versions.filter((version) => !claimed.has(version));
+          for (const job of jobs) {
+            if (!claimed.has(job.version)) continue;
+            failedVersion = job.version;
+            await options.install(job.statemaps, job.version, client);
+          }
+          failedVersion = undefined;
+        });
+      },
+      (notice) => options.onRetry?.({ ...notice, versions }),
+    );
+    if (!outcome.ok) {
+      throw new PostgresInstallError({ versions, attempts: outcome.attempts, cause: outcome.error, ...(failedVersion === undefined ? {} : { failedVersion }) });
+    }
+    if (skipped.length > 0) options.onSkipped?.(skipped);
+  }
+
+  return {
+    async install(statemaps, version) {
+      assertVersion(version);
+      await applyInOneTransaction([{ version, statemaps }]);
+    },
+
+    async installBatch(jobs) {
+      if (jobs.length === 0) return;
+      for (const job of jobs) assertVersion(job.version, 'InstallJob.version');
+      await applyInOneTransaction(inVersionOrder(jobs));
+    },
+
+    ensureSchema,
+
+    async pruneInstalled(upToVersion) {
+      assertVersion(upToVersion, 'upToVersion');
+      const outcome = await withRetry(policy, async () => {
+        await ensureSchema();
+        return inTransaction(pool, 'read committed', (client) => pruneInstalledVersions(client, schema, upToVersion));
+      });
+      if (!outcome.ok) {
+        const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+        throw new Error(`Pruning installed-version bookkeeping up to ${upToVersion} failed: ${reason}`, { cause: outcome.error });
+      }
+      return outcome.value;
+    },
+
+    async isInstalled(version) {
+      assertVersion(version);
+      await ensureSchema();
+      return isVersionInstalled(pool, schema, version);
+    },
+  };
+}
+
+/**
+ * Jobs should already arrive in version order; sorting anyway keeps the serial order if a
+ * caller slips. A version listed twice is one install (the claim would skip it anyway).
+ */
+function inVersionOrder(jobs: readonly InstallJob[]): InstallJob[] {
+  const byVersion = new Map<Version, InstallJob>();
+  for (const job of jobs) if (!byVersion.has(job.version)) byVersion.set(job.version, job);
+  return [...byVersion.values()].sort((a, b) => a.version - b.version);
+}
