@@ -20,6 +20,7 @@ import { replicatorServiceMachine } from '../machines/replicatorService.machine.
 import { snapshotPersisterMachine } from '../machines/snapshotPersister.machine.js';
 import { statemapQueueMachine } from '../machines/statemapQueue.machine.js';
 import { createDefaultLogger, type Logger } from './logging.js';
+import { attachStatsReporter } from './statsReporter.js';
 import { describeReject, parseBatch } from './wire/parseRecord.js';
 
 export interface CohortReplicatorEffects {
@@ -101,5 +102,7 @@ export function createCohortReplicator(options: CreateCohortReplicatorOptions): 
     throw new ConfigError('installBatchSize', `is ${config.installBatchSize}, but the installer has no installBatch method`);
   }
   const machine = provideCohortReplicator(options);
-  return createActor(machine, { input: { config }, ...(options.inspect ? { inspect: options.inspect } : {}) });
+  const actor = createActor(machine, { input: { config }, ...(options.inspect ? { inspect: options.inspect } : {}) });
+  if (config.enableStats) attachStatsReporter(actor, options.logger ?? createDefaultLogger(), config.statsFreqMs);
+  return actor;
 }
