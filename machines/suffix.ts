@@ -113,6 +113,7 @@ export class Suffix {
       }
       this.#nextToSend += 1;
     }
+    this.#dropPassedFront();
     return run;
   }
 
@@ -123,10 +124,17 @@ export class Suffix {
       if (this.#slots.shift()) this.#candidates -= 1;
       this.#base += 1;
     }
-    // Holes (decision offsets) right above it hold nothing: drop them too, so the head is a candidate
-    // still waiting for its install or decision (backpressure reads `head < nextToSend` that way).
-    while (this.#base < this.#nextToSend && this.#slots.length > 0 && this.#slots.peekFront() === null) {
-      this.#slots.shift();
+    this.#dropPassedFront();
+  }
+
+  /**
+   * Holes (decision offsets) and duplicates at the front never reach the queue, so its snapshot
+   * never covers them: once passed, drop them, so the head is a candidate still waiting for its
+   * install or its decision (backpressure reads `head < nextToSend` that way).
+   */
+  #dropPassedFront(): void {
+    for (let front = this.#slots.peekFront(); this.#base < this.#nextToSend && front !== undefined && (front === null || front.outcome === 'duplicate'); front = this.#slots.peekFront()) {
+      if (this.#slots.shift()) this.#candidates -= 1;
       this.#base += 1;
     }
   }
