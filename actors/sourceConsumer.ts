@@ -3,7 +3,7 @@
  * the main thread) and reports it to the replicator; carries out pause, resume, offset commits
  * and the final close. Commits go out one at a time and only ever upwards.
  */
-import { concatMap, from, mergeMap, of, type Subscription } from 'rxjs';
+import { concatMap, from, map, mergeMap, of, type Subscription } from 'rxjs';
 import { fromCallback } from 'xstate';
 import type { SourceCommand, SourceReport } from '../machines/cohortReplicator.machine.js';
 import type { MessageSource, RawRecord, Version } from '../machines/domain.js';
@@ -47,11 +47,11 @@ export function createSourceConsumer(source: MessageSource, parse: BatchParser) 
           subscription = source.batches
             .pipe(
               mergeMap((records) => from(chunks(records, input.channelSize))),
-              // A synchronous parser delivers synchronously, so a pause takes effect before the next batch is read.
-              concatMap((records) => {
-                const parsed = parse(records);
-                return parsed instanceof Promise ? from(parsed) : of(parsed);
-              }),
+              // Parsing starts as each batch arrives (an off-thread parser overlaps with the pipeline);
+              // delivery keeps batch order. A synchronous parser delivers synchronously, so a pause
+              // takes effect before the next batch is read.
+              map((records) => parse(records)),
+              concatMap((parsed) => (parsed instanceof Promise ? from(parsed) : of(parsed))),
             )
             .subscribe({
               next: (batch) => report({ type: 'SOURCE.RECORDS', batch }),

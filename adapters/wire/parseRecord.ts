@@ -65,6 +65,28 @@ function decision(body: Record<string, unknown>, offset: Version): Certification
   return { kind: 'decision', decisionVersion: offset, xid: text(body.xid, 'xid'), version: candidateVersion, outcome: outcome as DecisionOutcome, safepoint, duplicateVersion };
 }
 
+/** The two record kinds the `messageType` header may name. */
+export type RecordType = 'Candidate' | 'Decision';
+
+/** The reason a record whose value `JSON.parse` refused is rejected. */
+export function invalidJsonReason(type: RecordType, error: unknown): string {
+  return `${type} value is not valid JSON: ${(error as Error).message}`;
+}
+
+/**
+ * Validates a value already parsed from a `type` record at `offset`: the message, or (a string) the
+ * reason the record is rejected. Shared by `parseRecord` and the worker-thread parser.
+ */
+export function validateBody(type: RecordType, body: unknown, offset: Version): CertificationMessage | string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return `${type} value must be a JSON object`;
+  try {
+    return type === 'Candidate' ? candidate(body as Record<string, unknown>, offset) : decision(body as Record<string, unknown>, offset);
+  } catch (error) {
+    if (error instanceof Malformed) return `${type}: ${error.message}`;
+    throw error;
+  }
+}
+
 export function parseRecord(record: RawRecord): ParseResult {
   const origin = record.origin ?? null;
   const offset = parseOffset(record.offset);
@@ -79,16 +101,10 @@ export function parseRecord(record: RawRecord): ParseResult {
   try {
     body = JSON.parse(typeof record.value === 'string' ? record.value : record.value.toString('utf8'));
   } catch (error) {
-    return reject(`${type} value is not valid JSON: ${(error as Error).message}`);
+    return reject(invalidJsonReason(type, error));
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return reject(`${type} value must be a JSON object`);
-  try {
-    const message = type === 'Candidate' ? candidate(body as Record<string, unknown>, offset) : decision(body as Record<string, unknown>, offset);
-    return { ok: true, message };
-  } catch (error) {
-    if (error instanceof Malformed) return reject(`${type}: ${error.message}`);
-    throw error;
-  }
+  const result = validateBody(type, body, offset);
+  return typeof result === 'string' ? reject(result) : { ok: true, message: result };
 }
 
 export function parseBatch(records: readonly RawRecord[]): ParsedBatch {

@@ -1,0 +1,303 @@
+/**
+ * `npm run bench:pg`: how close the replicator comes to the raw cost of applying the same
+ * transfers to Postgres.
+ *
+ * One embedded Postgres (non-durable: fsync, synchronous_commit and full_page_writes off, as
+ * every embedded server this project starts for a temp dir), one database, one generated
+ * certification log (adapters/workload/certifier.ts, by default 20 000 transactions over
+ * 10 000 accounts so conflicts are rare), the same number of connections for every case
+ * (default 8, BENCH_PG_CONNECTIONS), fresh tables before every run. Cases:
+ *
+ *  (a) raw baseline: `createBankingInstall()` driven directly with `pg`, one transaction
+ *      (BEGIN, the banking install's lock + update, COMMIT) per committed version, no
+ *      bookkeeping, no snapshot. N workers, each holding one connection, take the next
+ *      committed version in version order from a shared counter; a version may start once
+ *      every committed version at or below its safepoint (from its decision) is done, so the
+ *      result is the serial one (checked). The committed transfers and their safepoints are
+ *      extracted from the log before the clock starts: no parsing is timed.
+ *  (b) the replicator end to end: createCohortReplicator + createTransactionalInstaller +
+ *      createPostgresSnapshotStore (with bookkeeping pruning) on one pg.Pool of N connections,
+ *      `statemapInstallerThreadpool` = N, one version per transaction, the whole log pushed to
+ *      a memory source, timed from start until the replicator has stopped with the snapshot
+ *      persisted at the last version (parsing, the suffix, the empty installs Talos does for
+ *      aborted versions, bookkeeping and snapshot writes are all inside the clock).
+ *  (c) the same with `installBatchSize` B (BENCH_PG_BATCH_SIZES, default "10"; with several
+ *      sizes the best median counts).
+ *
+ * versions/s = committed versions in the log / wall-clock seconds, the same numerator for
+ * every case (the replicator's extra work on aborted versions counts against it). Every run
+ * ends with a check that bank_accounts equals the serial replay (and, for the replicator, that
+ * the persisted snapshot is the last version); a wrong result fails the benchmark.
+ *
+ * The machine is shared and noisy: after one warm-up of every case on a small log, each case
+ * runs BENCH_PG_ROUNDS times (default 3), the cases alternating within each round, and the
+ * medians are compared. Bars: (b) >= 90 % of (a); (c) >= 3x (a).
+ */
+import os from 'node:os';
+import pg from 'pg';
+import { createCohortReplicator } from '../../adapters/createCohortReplicator.js';
+import { silentLogger } from '../../adapters/logging.js';
+import { createMemorySource } from '../../adapters/memorySource.js';
+import { createBankingInstall, createPostgresSnapshotStore, createTransactionalInstaller, startEmbeddedPostgres } from '../../adapters/postgres/index.js';
+import { expectedEndState, generateCertificationLog, initialAccounts, type CertifierOptions, type ExpectedEndState } from '../../adapters/workload/certifier.js';
+import { waitForEnd } from '../../adapters/cli/waitForEnd.js';
+import type { RawRecord, StatemapItem, Version } from '../../machines/domain.js';
+
+const CONNECTIONS = positiveEnv('BENCH_PG_CONNECTIONS', 8);
+const TRANSACTIONS = positiveEnv('BENCH_PG_TRANSACTIONS', 20_000);
+const ACCOUNTS = positiveEnv('BENCH_PG_ACCOUNTS', 10_000);
+const ROUNDS = positiveEnv('BENCH_PG_ROUNDS', 3);
+const WARMUP_TRANSACTIONS = positiveEnv('BENCH_PG_WARMUP_TRANSACTIONS', 2_000);
+const BATCH_SIZES = (process.env.BENCH_PG_BATCH_SIZES ?? '10').split(',').map((text) => {
+  const size = Number(text.trim());
+  if (!Number.isSafeInteger(size) || size < 2) throw new Error(`BENCH_PG_BATCH_SIZES: "${text}" is not an integer >= 2`);
+  return size;
+});
+const INITIAL_BALANCE = '1000.00';
+
+function positiveEnv(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got "${text}"`);
+  return value;
+}
+
+/** One generated log and everything the cases need from it, prepared outside the clock. */
+interface Workload {
+  readonly options: CertifierOptions;
+  readonly records: readonly RawRecord[];
+  readonly expected: ExpectedEndState;
+  /** Committed versions in version order, for the baseline. */
+  readonly committed: ReadonlyArray<{ readonly version: Version; readonly safepoint: Version | null; readonly statemaps: readonly StatemapItem[] }>;
+  readonly lastCandidate: Version;
+}
+
+function prepareWorkload(transactions: number): Workload {
+  const options: CertifierOptions = { seed: 42, transactions, accounts: ACCOUNTS, initialBalance: INITIAL_BALANCE };
+  const records = [...generateCertificationLog(options)];
+  const expected = expectedEndState(options);
+  const transfers = new Map<Version, { action: string; payload: unknown }[]>();
+  let lastCandidate = 0;
+  for (const record of records) {
+    if (record.headers.messageType !== 'Candidate') continue;
+    const version = Number(record.offset);
+    lastCandidate = version;
+    const body = JSON.parse(String(record.value)) as { statemap?: Array<Record<string, unknown>> };
+    transfers.set(
+      version,
+      (body.statemap ?? []).flatMap((entry) => Object.entries(entry).map(([action, payload]) => ({ action, payload }))),
+    );
+  }
+  const committed = expected.committed.map(({ version, safepoint }) => ({
+    version,
+    safepoint,
+    statemaps: transfers.get(version)!.map(({ action, payload }) => ({ action, payload, version, safepoint })),
+  }));
+  return { options, records, expected, committed, lastCandidate };
+}
+
+// ---------------------------------------------------------------------------------------
+// The database: the same one for every run, its tables dropped and created again each time.
+
+const DROP_ALL = 'DROP TABLE IF EXISTS bank_accounts, cohort_snapshot, replicator_installed_versions, replicator_installed_watermark';
+
+async function freshTables(admin: pg.Pool, workload: Workload): Promise<void> {
+  await admin.query(DROP_ALL);
+  await admin.query('CREATE TABLE bank_accounts ("number" text PRIMARY KEY, amount decimal NOT NULL, "version" bigint NOT NULL)');
+  const names = initialAccounts(workload.options).map((account) => account.name);
+  await admin.query('INSERT INTO bank_accounts ("number", amount, "version") SELECT unnest($1::text[]), $2::decimal, 0', [names, INITIAL_BALANCE]);
+  await admin.query('VACUUM ANALYZE bank_accounts');
+  await admin.query('CHECKPOINT');
+}
+
+async function checkBank(admin: pg.Pool, workload: Workload, label: string): Promise<void> {
+  const { rows } = await admin.query<{ number: string; cents: string; version: string }>(
+    'SELECT "number", round(amount * 100)::bigint::text AS cents, "version"::text FROM bank_accounts',
+  );
+  let wrong = 0;
+  for (const row of rows) {
+    const want = workload.expected.accounts.get(row.number);
+    if (!want || Number(row.cents) !== want.balanceCents || Number(row.version) !== want.version) wrong += 1;
+  }
+  if (wrong > 0 || rows.length !== workload.expected.accounts.size) throw new Error(`${label}: ${wrong} account(s) differ from the serial replay`);
+}
+
+/** Opens every connection of the pool before a run, so no case pays for connecting inside the clock. */
+async function warmPool(pool: pg.Pool, connections: number): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
+  for (const client of clients) client.release();
+}
+
+// ---------------------------------------------------------------------------------------
+// (a) the raw baseline.
+
+/** One timed run: versions/s, and this process's CPU time (user + system) per 1 000 versions. */
+interface Sample {
+  readonly rate: number;
+  readonly cpuMsPer1000: number;
+}
+
+function timer(): (versions: number) => Sample {
+  const wall = performance.now();
+  const cpu = process.cpuUsage();
+  return (versions) => {
+    const seconds = (performance.now() - wall) / 1000;
+    const used = process.cpuUsage(cpu);
+    return { rate: versions / seconds, cpuMsPer1000: (used.user + used.system) / 1000 / (versions / 1000) };
+  };
+}
+
+async function runBaseline(url: string, admin: pg.Pool, workload: Workload): Promise<Sample> {
+  await freshTables(admin, workload);
+  const pool = new pg.Pool({ connectionString: url, max: CONNECTIONS });
+  const install = createBankingInstall();
+  const items = workload.committed;
+  try {
+    await warmPool(pool, CONNECTIONS);
+    const done = new Uint8Array(items.length);
+    let next = 0;
+    let prefix = 0; // items[0 .. prefix-1] are all done
+    let wake: Array<() => void> = [];
+    /** Every committed version at or below this one is done. */
+    const frontier = () => (prefix < items.length ? items[prefix]!.version - 1 : Infinity);
+    const progress = () => new Promise<void>((resolve) => wake.push(resolve));
+    const worker = async () => {
+      const client = await pool.connect();
+      try {
+        while (next < items.length) {
+          const index = next;
+          const item = items[index]!;
+          if (item.safepoint !== null && item.safepoint > frontier()) {
+            await progress();
+            continue;
+          }
+          next += 1;
+          await client.query('BEGIN');
+          await install(item.statemaps, item.version, client);
+          await client.query('COMMIT');
+          done[index] = 1;
+          while (prefix < items.length && done[prefix] === 1) prefix += 1;
+          const waiting = wake;
+          wake = [];
+          for (const resolve of waiting) resolve();
+        }
+      } finally {
+        client.release();
+      }
+    };
+    const stop = timer();
+    await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+    const sample = stop(items.length);
+    await checkBank(admin, workload, 'baseline');
+    return sample;
+  } finally {
+    await pool.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// (b), (c) the replicator end to end.
+
+async function runReplicator(url: string, admin: pg.Pool, workload: Workload, batchSize: number): Promise<Sample> {
+  await freshTables(admin, workload);
+  const pool = new pg.Pool({ connectionString: url, max: CONNECTIONS });
+  try {
+    const installer = createTransactionalInstaller(pool, { install: createBankingInstall() });
+    const store = createPostgresSnapshotStore(pool, { pruneInstalledBookkeeping: true });
+    await installer.ensureSchema();
+    await store.ensureSchema();
+    await warmPool(pool, CONNECTIONS);
+    const source = createMemorySource({ maxBatch: 1000 });
+    const replicator = createCohortReplicator({
+      source,
+      installer,
+      snapshotStore: store,
+      logger: silentLogger,
+      // The CLI's timers (replay: 500 / 1000 ms; the demo: 200 / 500 ms).
+      config: { statemapInstallerThreadpool: CONNECTIONS, installBatchSize: batchSize, statemapQueueCleanupFreqMs: 200, certifierMessageReceiverCommitFreqMs: 500 },
+    });
+    const ended = waitForEnd(replicator);
+    const stop = timer();
+    replicator.start();
+    source.push(workload.records);
+    source.end();
+    const output = await ended;
+    const sample = stop(workload.committed.length);
+    if (output.error) throw output.error;
+    if (output.persisted !== workload.lastCandidate) throw new Error(`replicator: persisted snapshot ${output.persisted}, expected ${workload.lastCandidate}`);
+    await checkBank(admin, workload, `replicator (batch ${batchSize})`);
+    return sample;
+  } finally {
+    await pool.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const fmt = (value: number) => Math.round(value).toLocaleString('en').padStart(7);
+
+interface Case {
+  readonly label: string;
+  readonly run: (workload: Workload) => Promise<Sample>;
+}
+
+const server = await startEmbeddedPostgres({ database: 'bench' });
+const admin = new pg.Pool({ connectionString: server.url, max: 1 });
+try {
+  const cases: Case[] = [
+    { label: '(a) raw baseline, 1 version/transaction', run: (w) => runBaseline(server.url, admin, w) },
+    { label: '(b) replicator, 1 version/transaction', run: (w) => runReplicator(server.url, admin, w, 1) },
+    ...BATCH_SIZES.map((size) => ({ label: `(c) replicator, installBatchSize ${size}`, run: (w: Workload) => runReplicator(server.url, admin, w, size) })),
+  ];
+  const version = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+  const workload = prepareWorkload(TRANSACTIONS);
+  console.log(
+    `Postgres benchmark: ${TRANSACTIONS.toLocaleString('en')} transactions (${workload.committed.length.toLocaleString('en')} committed versions) over ` +
+      `${ACCOUNTS.toLocaleString('en')} accounts, ${CONNECTIONS} connections, ${ROUNDS} rounds; Postgres ${version} (embedded, non-durable), ` +
+      `Node ${process.version}, ${os.availableParallelism()} CPUs, load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+  );
+
+  const warmup = prepareWorkload(WARMUP_TRANSACTIONS);
+  for (const benchCase of cases) await benchCase.run(warmup);
+
+  const samples = cases.map(() => [] as Sample[]);
+  for (let round = 1; round <= ROUNDS; round += 1) {
+    // Alternate the order too, so a slow spell on the machine does not always hit the same case.
+    const order = cases.map((_, index) => index);
+    if (round % 2 === 0) order.reverse();
+    const line: string[] = [];
+    for (const index of order) {
+      const sample = await cases[index]!.run(workload);
+      samples[index]!.push(sample);
+      line.push(`${cases[index]!.label.slice(0, 3)} ${Math.round(sample.rate)}`);
+    }
+    console.log(`  round ${round}: ${line.join(', ')} versions/s`);
+  }
+
+  const medians = samples.map((runs) => median(runs.map((s) => s.rate)));
+  for (const [index, benchCase] of cases.entries()) {
+    const runs = samples[index]!;
+    console.log(
+      `${benchCase.label.padEnd(42)} ${fmt(medians[index]!)} versions/s  (runs: ${runs.map((s) => Math.round(s.rate)).join(', ')}; ` +
+        `Node CPU ${Math.round(median(runs.map((s) => s.cpuMsPer1000)))} ms per 1 000 versions)`,
+    );
+  }
+  const baseline = medians[0]!;
+  const single = medians[1]!;
+  const bestBatchIndex = medians.slice(2).reduce((best, value, index, all) => (value > all[best]! ? index : best), 0) + 2;
+  const batched = medians[bestBatchIndex]!;
+  const ratioB = single / baseline;
+  const ratioC = batched / baseline;
+  console.log(`(b)/(a) = ${(ratioB * 100).toFixed(1)} %   (bar: at least 90 %)  ${ratioB >= 0.9 ? 'met' : 'NOT met'}`);
+  console.log(`(c)/(a) = ${ratioC.toFixed(2)}x   [${cases[bestBatchIndex]!.label.slice(4)}]   (bar: at least 3x)  ${ratioC >= 3 ? 'met' : 'NOT met'}`);
+} finally {
+  await admin.end();
+  await server.stop();
+}
