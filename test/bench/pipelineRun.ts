@@ -2,11 +2,11 @@
  * One benchmark run in its own process (so peak RSS is this run's): pushes `total` transactions
  * through the public API, keeping at most `window` versions outstanding (pushed but not yet
  * installed), with an installer that does nothing, and measures until the persisted snapshot
- * reaches the last version. `--parser=worker` parses on a worker thread. Prints one JSON line.
+ * reaches the last version. The log is generated on a worker thread (test/bench/logProducer.ts). `--parser=worker` parses on a worker thread. Prints one JSON line.
  */
-import { createCohortReplicator, createMemorySource, silentLogger, type RawRecord } from '../../index.js';
+import { createCohortReplicator, createMemorySource, silentLogger } from '../../index.js';
 import { createWorkerParser } from '../../adapters/wire/workerParser.js';
-import { syntheticLog } from './syntheticLog.js';
+import { startLogProducer } from './logProducer.js';
 
 const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=') as [string, string]));
 const total = Number(args.get('total') ?? 1_000_000);
@@ -56,26 +56,27 @@ const replicator = createCohortReplicator({
 });
 replicator.start();
 
-const log = syntheticLog();
+const producer = startLogProducer();
+let lastCandidate = 0;
 const started = performance.now();
-const buffer: RawRecord[] = [];
 while (pushed < total) {
   if (window - (pushed - installed) < Math.min(chunk, total - pushed)) {
     await new Promise<void>((resolve) => (wakeFeeder = resolve));
     continue;
   }
   const count = Math.min(chunk, total - pushed);
-  buffer.length = 0;
-  log.next(count, buffer);
-  source.push(buffer);
+  const next = await producer.next(count);
+  lastCandidate = next.lastCandidate;
+  source.push(next.records);
   pushed += count;
 }
-target = log.lastCandidate;
+target = lastCandidate;
 if (persisted < target) await new Promise<void>((resolve) => (wakeDone = resolve));
 const seconds = (performance.now() - started) / 1000;
 sampleRss();
 clearInterval(sampler);
 replicator.send({ type: 'STOP' });
 await parser?.close();
+await producer.close();
 console.log(JSON.stringify({ window, total, parser: parser ? 'worker' : 'main', seconds, transactionsPerSecond: Math.round(total / seconds), peakRssMb: Math.round(peakRss / 1048576), installed }));
 process.exit(0);

@@ -1,0 +1,73 @@
+/**
+ * The benchmark's stand-in for Kafka: a worker thread generates the certification log and hands
+ * it over as one transferred buffer per chunk, which the main thread slices into record values
+ * (as kafkajs slices a fetch response). Generating the records is the producer's work, not the
+ * replicator's, so it stays off the thread being measured.
+ */
+import { Worker, isMainThread, parentPort } from 'node:worker_threads';
+import type { RawRecord } from '../../machines/domain.js';
+import { syntheticLog } from './syntheticLog.js';
+
+interface Chunk {
+  readonly buffer: ArrayBuffer;
+  /** Per record: offset, start, end, type (1 candidate, 2 decision). */
+  readonly table: Float64Array;
+  readonly lastCandidate: number;
+}
+
+const CANDIDATE = { messageType: 'Candidate' } as const;
+const DECISION = { messageType: 'Decision' } as const;
+
+if (!isMainThread && parentPort) {
+  const port = parentPort;
+  const log = syntheticLog();
+  port.on('message', (count: number) => {
+    const records: RawRecord[] = [];
+    log.next(count, records);
+    const size = records.reduce((sum, record) => sum + (record.value as Buffer).length, 0);
+    const bytes = new Uint8Array(size);
+    const table = new Float64Array(records.length * 4);
+    let position = 0;
+    records.forEach((record, index) => {
+      const value = record.value as Buffer;
+      bytes.set(value, position);
+      table.set([Number(record.offset), position, position + value.length, record.headers.messageType === 'Candidate' ? 1 : 2], index * 4);
+      position += value.length;
+    });
+    const chunk: Chunk = { buffer: bytes.buffer, table, lastCandidate: log.lastCandidate };
+    port.postMessage(chunk, [bytes.buffer, table.buffer]);
+  });
+}
+
+export interface LogProducer {
+  /** The records of the next `count` transactions; the following chunk is prepared meanwhile. */
+  next(count: number): Promise<{ records: RawRecord[]; lastCandidate: number }>;
+  close(): Promise<void>;
+}
+
+export function startLogProducer(): LogProducer {
+  const worker = new Worker(new URL(import.meta.url));
+  const pending: Array<(chunk: Chunk) => void> = [];
+  worker.on('message', (chunk: Chunk) => pending.shift()?.(chunk));
+  const request = (count: number) => {
+    const promise = new Promise<Chunk>((resolve) => pending.push(resolve));
+    worker.postMessage(count);
+    return promise;
+  };
+  let prefetched: { count: number; chunk: Promise<Chunk> } | null = null;
+  return {
+    async next(count) {
+      const chunk = await (prefetched && prefetched.count === count ? prefetched.chunk : request(count));
+      prefetched = { count, chunk: request(count) };
+      const buffer = Buffer.from(chunk.buffer);
+      const records: RawRecord[] = [];
+      for (let i = 0; i < chunk.table.length; i += 4) {
+        records.push({ offset: chunk.table[i]!, headers: chunk.table[i + 3] === 1 ? CANDIDATE : DECISION, value: buffer.subarray(chunk.table[i + 1]!, chunk.table[i + 2]!) });
+      }
+      return { records, lastCandidate: chunk.lastCandidate };
+    },
+    async close() {
+      await worker.terminate();
+    },
+  };
+}
