@@ -5,6 +5,7 @@
  *        ▲   ▲                     │  │
  *        │   └──INSTALL_CANCELLED──┘  └──INSTALL_FAILED──▶ awaiting.backingOff ──RETRY_DUE──▶ awaiting.ready
  *        │                                  (no attempts left) ──▶ failed
+ *        │                                  (version covered by a refreshed snapshot) ──▶ installed
  *   COVERED_BY_SNAPSHOT (from anywhere in awaiting) ──▶ installed
  *
  * This machine is the single source of truth for an item's states. The queue does not run
@@ -16,8 +17,12 @@ import { setup } from 'xstate';
 export type QueueItemEvent =
   | { readonly type: 'DISPATCH' }
   | { readonly type: 'INSTALL_SUCCEEDED' }
-  /** `attempts` counts this failed attempt; `maxAttempts` is the configured limit (Infinity: retry forever, like Talos). */
-  | { readonly type: 'INSTALL_FAILED'; readonly attempts: number; readonly maxAttempts: number }
+  /**
+   * `attempts` counts this failed attempt; `maxAttempts` is the configured limit (Infinity: retry
+   * forever, like Talos). `covered`: the store's snapshot already covers the version (someone else
+   * installed it while this attempt ran), so the failure does not matter.
+   */
+  | { readonly type: 'INSTALL_FAILED'; readonly attempts: number; readonly maxAttempts: number; readonly covered: boolean }
   /** The installer gave the item back without trying it (the replicator is draining). */
   | { readonly type: 'INSTALL_CANCELLED' }
   | { readonly type: 'RETRY_DUE' }
@@ -30,6 +35,7 @@ export const queueItemMachine = setup({
   },
   guards: {
     attemptsLeft: ({ event }) => event.type === 'INSTALL_FAILED' && event.attempts < event.maxAttempts,
+    coveredBySnapshot: ({ event }) => event.type === 'INSTALL_FAILED' && event.covered,
   },
 }).createMachine({
   id: 'queueItem',
@@ -53,7 +59,7 @@ export const queueItemMachine = setup({
       description: 'Handed to the installer; exactly one install of it is pending.',
       on: {
         INSTALL_SUCCEEDED: 'installed',
-        INSTALL_FAILED: [{ guard: 'attemptsLeft', target: 'awaiting.backingOff' }, { target: 'failed' }],
+        INSTALL_FAILED: [{ guard: 'coveredBySnapshot', target: 'installed' }, { guard: 'attemptsLeft', target: 'awaiting.backingOff' }, { target: 'failed' }],
         INSTALL_CANCELLED: 'awaiting.ready',
       },
     },

@@ -26,6 +26,8 @@ export interface SnapshotPersisterContext {
   readonly persisted: Version | null;
   /** Highest version asked for. */
   readonly requested: Version | null;
+  /** The version of the write in flight (or of the last one attempted). */
+  readonly writing: Version | null;
   /** Failed attempts at the current write. */
   readonly attempts: number;
   readonly retry: BackoffPolicy;
@@ -64,7 +66,7 @@ export const snapshotPersisterMachine = setup({
   },
 }).createMachine({
   id: 'snapshotPersister',
-  context: ({ input }) => ({ persisted: null, requested: null, attempts: 0, retry: input.retry, random: input.random ?? Math.random }),
+  context: ({ input }) => ({ persisted: null, requested: null, writing: null, attempts: 0, retry: input.retry, random: input.random ?? Math.random }),
   initial: 'idle',
   states: {
     idle: {
@@ -72,6 +74,7 @@ export const snapshotPersisterMachine = setup({
     },
     writing: {
       description: 'One updateSnapshot call in flight, for the highest version requested when it started.',
+      entry: assign({ writing: ({ context }) => context.requested }),
       invoke: {
         src: 'writeSnapshot',
         input: ({ context }) => ({ version: context.requested! }),
@@ -88,7 +91,7 @@ export const snapshotPersisterMachine = setup({
           target: 'backingOff',
           actions: [
             assign({ attempts: ({ context }) => context.attempts + 1 }),
-            sendParent(({ context, event }) => ({ type: 'SNAPSHOT_WRITE_FAILED', version: context.requested!, attempts: context.attempts, error: event.error })),
+            sendParent(({ context, event }) => ({ type: 'SNAPSHOT_WRITE_FAILED', version: context.writing!, attempts: context.attempts, error: event.error })),
           ],
         },
       },

@@ -193,7 +193,8 @@ export const statemapQueueMachine = setup({
     }),
     /** Hands every eligible item to the installer, in one event. */
     dispatchReady: enqueueActions(({ context, enqueue }) => {
-      if (context.queue === null || context.queue.readyCount === 0) return;
+      // Once an item is out of attempts the queue drains: nothing new may start.
+      if (context.queue === null || context.queue.readyCount === 0 || context.failure !== null) return;
       const queue = editQueue(context);
       const jobs = queue.takeReady();
       enqueue.assign({ queue });

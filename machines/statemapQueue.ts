@@ -154,9 +154,9 @@ export class StatemapQueue {
         this.#transition(item, { type: 'INSTALL_SUCCEEDED' });
       } else {
         item.attempts += 1;
-        this.#transition(item, { type: 'INSTALL_FAILED', attempts: item.attempts, maxAttempts });
+        this.#transition(item, { type: 'INSTALL_FAILED', attempts: item.attempts, maxAttempts, covered: item.version <= this.#floor });
         if (item.state === ItemStates.failed) failure ??= { version: item.version, attempts: item.attempts, error: outcome.error };
-        else retries.push({ version: item.version, attempts: item.attempts, error: outcome.error });
+        else if (item.state === ItemStates.backingOff) retries.push({ version: item.version, attempts: item.attempts, error: outcome.error });
       }
     }
     this.#advance();

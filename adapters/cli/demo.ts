@@ -7,6 +7,7 @@ import { createCohortReplicator } from '../createCohortReplicator.js';
 import type { Logger } from '../logging.js';
 import { createMemorySource } from '../memorySource.js';
 import { createBankingInstall, createBankingSchema, createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
+import * as sql from '../postgres/sql.js';
 import { expectedEndState, generateCertificationLogBatches, initialAccounts, type CertifierOptions } from '../workload/certifier.js';
 import { waitForEnd } from './waitForEnd.js';
 import { openDatabase } from './database.js';
@@ -54,7 +55,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
   try {
     logger.info(`demo: ${options.transactions} transactions over ${options.accounts} accounts on ${database.description}`);
-    await createAccounts(database.pool, workload);
     const bankingInstall = createBankingInstall();
     const decidedAt = new Map<Version, number>();
     const latencies: number[] = [];
@@ -67,6 +67,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const store = createPostgresSnapshotStore(database.pool, { pruneInstalledBookkeeping: true });
     await installer.ensureSchema();
     await store.ensureSchema();
+    // After the adapter's tables exist: a previous demo on this database left its snapshot
+    // and bookkeeping behind, which would make this run skip every version it had installed.
+    await resetDemoState(database.pool, workload);
     const noteInstalled = (version: Version) => {
       installedVersions += 1;
       const decided = decidedAt.get(version);
@@ -148,11 +151,29 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   }
 }
 
-async function createAccounts(pool: pg.Pool, workload: CertifierOptions): Promise<void> {
+/**
+ * The demo owns the tables it uses: fresh accounts, and the replicator's snapshot and
+ * installed-version bookkeeping back at their initial values (every version of the new log
+ * must be installed), in one transaction.
+ */
+async function resetDemoState(pool: pg.Pool, workload: CertifierOptions): Promise<void> {
   await createBankingSchema(pool, 0, 0);
   const accounts = initialAccounts(workload);
-  await pool.query('DELETE FROM bank_accounts');
-  await pool.query('INSERT INTO bank_accounts (number, amount, version) SELECT unnest($1::text[]), $2::decimal, 0', [accounts.map((a) => a.name), INITIAL_BALANCE]);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('DELETE FROM bank_accounts');
+    await client.query('INSERT INTO bank_accounts (number, amount, version) SELECT unnest($1::text[]), $2::decimal, 0', [accounts.map((a) => a.name), INITIAL_BALANCE]);
+    await client.query(`UPDATE ${sql.qualifiedName(sql.DEFAULT_SCHEMA, sql.SNAPSHOT_TABLE)} SET version = 0 WHERE id = $1`, [sql.SINGLETON_ID]);
+    await client.query(`DELETE FROM ${sql.qualifiedName(sql.DEFAULT_SCHEMA, sql.INSTALLED_TABLE)}`);
+    await client.query(`UPDATE ${sql.qualifiedName(sql.DEFAULT_SCHEMA, sql.WATERMARK_TABLE)} SET version = -1 WHERE id = $1`, [sql.SINGLETON_ID]);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
 }
 
 async function compareAccounts(pool: pg.Pool, expected: ReadonlyMap<string, { balanceCents: number; version: Version }>): Promise<string[]> {

@@ -16,7 +16,7 @@ export async function loadInstallerModule(path: string): Promise<PostgresInstall
   try {
     module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
-    throw new CliError(`installer module ${file} failed to load: ${error instanceof Error ? error.message : String(error)}`, 1, { cause: error });
+    throw new CliError(`installer module ${file} failed to load: ${describeLoadError(error, file)}`, 1, { cause: error });
   }
   const fallback = module.default as Record<string, unknown> | ((...args: unknown[]) => unknown) | undefined;
   const candidate = module.install ?? (typeof fallback === 'function' ? fallback : fallback?.install);
@@ -24,4 +24,17 @@ export async function loadInstallerModule(path: string): Promise<PostgresInstall
     throw new CliError(`installer module ${file} does not export an install(statemaps, version, client) function (named "install" or default)`);
   }
   return candidate as PostgresInstallFunction;
+}
+
+/**
+ * What went wrong at load, in one line: the error's kind when it says something
+ * ("SyntaxError: Unexpected token '{'", not just "Unexpected token '{'") and, for a syntax
+ * error in a CommonJS module, the line (Node puts "<file>:<line>" first in its stack).
+ */
+function describeLoadError(error: unknown, file: string): string {
+  if (!(error instanceof Error)) return String(error);
+  const kind = error.name !== '' && error.name !== 'Error' && !error.message.startsWith(error.name) ? `${error.name}: ` : '';
+  const firstLine = error instanceof SyntaxError ? (error.stack ?? '').split('\n', 1)[0]! : '';
+  const line = firstLine.startsWith(`${file}:`) ? /:(\d+)$/.exec(firstLine)?.[1] : undefined;
+  return `${kind}${error.message}${line === undefined ? '' : ` (line ${line})`}`;
 }

@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createDefaultLogger } from '../logging.js';
 import { CliError, formatCliError } from './cliError.js';
 import { formatDemoSummary, runDemo } from './demo.js';
-import { formatReplaySummary, runReplay } from './replay.js';
+import { DEFAULT_MAX_INSTALL_ATTEMPTS, formatReplaySummary, runReplay } from './replay.js';
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -47,9 +47,10 @@ program
   .requiredOption('--installer <module>', 'ES or CommonJS module exporting install(statemaps, version, client)')
   .option('--batch-size <n>', 'versions per install transaction', positiveInt('--batch-size'), 1)
   .option('--concurrency <n>', 'install transactions at once', positiveInt('--concurrency'), 8)
+  .option('--max-install-attempts <n>', 'attempts per version before the replay stops with an error', positiveInt('--max-install-attempts'), DEFAULT_MAX_INSTALL_ATTEMPTS)
   .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else an embedded server)')
   .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)')
-  .action(async (options: { file: string; installer: string; batchSize: number; concurrency: number; databaseUrl?: string; dataDir?: string }) => {
+  .action(async (options: { file: string; installer: string; batchSize: number; concurrency: number; maxInstallAttempts: number; databaseUrl?: string; dataDir?: string }) => {
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
     const summary = await runReplay({ ...options, logger });
     process.stdout.write(`${formatReplaySummary(options.file, summary)}\n`);

@@ -11,18 +11,21 @@ import { createFileSource } from '../files/fileSource.js';
 import { formatRejectLine, rejectsPathFor, type LogReject } from '../files/ndjsonLog.js';
 import type { Logger } from '../logging.js';
 import { createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
-import { describeReject } from '../wire/parseRecord.js';
 import { CliError } from './cliError.js';
 import { openDatabase } from './database.js';
 import { loadInstallerModule } from './loadInstallerModule.js';
 import { createProgress } from './progress.js';
 import { waitForEnd } from './waitForEnd.js';
 
+export const DEFAULT_MAX_INSTALL_ATTEMPTS = 10;
+
 export interface ReplayOptions {
   readonly file: string;
   readonly installer: string;
   readonly batchSize: number;
   readonly concurrency: number;
+  /** Attempts per version before the replay stops with an error naming it. Default 10. */
+  readonly maxInstallAttempts?: number;
   readonly databaseUrl?: string;
   readonly dataDir?: string;
   readonly progress?: boolean;
@@ -30,7 +33,10 @@ export interface ReplayOptions {
 }
 
 export interface ReplaySummary {
+  /** Versions whose install code ran and committed in this run. */
   readonly installedVersions: number;
+  /** Versions handed to the installer that an earlier run had installed already (found in the bookkeeping, not applied again). */
+  readonly skippedVersions: number;
   readonly persistedSnapshot: Version | null;
   readonly rejects: number;
   readonly rejectsPath: string | null;
@@ -50,7 +56,9 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     appendFileSync(rejectsPath, `${line}\n`);
   };
   try {
-    const installer = createTransactionalInstaller(database.pool, { install });
+    let installedVersions = 0;
+    let skippedVersions = 0;
+    const installer = createTransactionalInstaller(database.pool, { install, onSkipped: (versions) => (skippedVersions += versions.length) });
     const store = createPostgresSnapshotStore(database.pool, { pruneInstalledBookkeeping: true });
     await installer.ensureSchema();
     await store.ensureSchema();
@@ -60,7 +68,6 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         recordReject(formatRejectLine(reject));
       },
     });
-    let installedVersions = 0;
     const replicator = createCohortReplicator({
       source,
       installer: {
@@ -75,11 +82,19 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       },
       snapshotStore: store,
       logger,
-      onRejected: (reject: RejectedRecord) => recordReject(JSON.stringify({ origin: reject.origin, offset: reject.offset, reason: describeReject(reject) })),
-      config: { statemapInstallerThreadpool: options.concurrency, installBatchSize: options.batchSize, statemapQueueCleanupFreqMs: 500, certifierMessageReceiverCommitFreqMs: 1000 },
+      onRejected: (reject: RejectedRecord) => recordReject(formatMessageReject(options.file, reject)),
+      config: {
+        statemapInstallerThreadpool: options.concurrency,
+        installBatchSize: options.batchSize,
+        // A file is finite: an install that keeps failing (a bug in the install module, a
+        // missing table) must end the command with an error, not retry forever.
+        maxInstallAttempts: options.maxInstallAttempts ?? DEFAULT_MAX_INSTALL_ATTEMPTS,
+        statemapQueueCleanupFreqMs: 500,
+        certifierMessageReceiverCommitFreqMs: 1000,
+      },
     });
     const progress = createProgress('replaying', 0, options.progress);
-    const ticker = setInterval(() => progress.update(installedVersions, { snapshot: replicator.getSnapshot().context.snapshot ?? 0 }), 200);
+    const ticker = setInterval(() => progress.update(installedVersions - skippedVersions, { snapshot: replicator.getSnapshot().context.snapshot ?? 0 }), 200);
     const started = performance.now();
     const ended = waitForEnd(replicator);
     replicator.start();
@@ -87,14 +102,31 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     clearInterval(ticker);
     progress.stop();
     if (output.error) throw new CliError(`replay of ${options.file} stopped: ${output.error.message}`, 1, { cause: output.error });
-    return { installedVersions, persistedSnapshot: output.persisted, rejects, rejectsPath: rejects > 0 ? rejectsPath : null, seconds: (performance.now() - started) / 1000 };
+    return { installedVersions: installedVersions - skippedVersions, skippedVersions, persistedSnapshot: output.persisted, rejects, rejectsPath: rejects > 0 ? rejectsPath : null, seconds: (performance.now() - started) / 1000 };
   } finally {
     await database.close();
   }
 }
 
+/**
+ * A record the wire parser refused (unknown messageType, a value that is not a valid
+ * message), in the same shape as the file reader's rejects (`{line, offset, code, reason}`),
+ * so the whole rejects file can be read one way. Its origin is `<file>:<line>`.
+ */
+function formatMessageReject(file: string, reject: RejectedRecord): string {
+  const prefix = `${file}:`;
+  const line = reject.origin?.startsWith(prefix) ? Number(reject.origin.slice(prefix.length)) : Number.NaN;
+  return JSON.stringify({
+    ...(Number.isSafeInteger(line) ? { line } : { origin: reject.origin }),
+    ...(reject.offset === null ? {} : { offset: reject.offset }),
+    code: 'invalid-message',
+    reason: reject.reason,
+  });
+}
+
 export function formatReplaySummary(file: string, summary: ReplaySummary): string {
-  const lines = [`replay: ${file}: ${summary.installedVersions} versions installed in ${summary.seconds.toFixed(1)} s; persisted snapshot ${summary.persistedSnapshot ?? 'none'}`];
+  const skipped = summary.skippedVersions > 0 ? ` (${summary.skippedVersions} more already installed by an earlier run, skipped)` : '';
+  const lines = [`replay: ${file}: ${summary.installedVersions} versions installed${skipped} in ${summary.seconds.toFixed(1)} s; persisted snapshot ${summary.persistedSnapshot ?? 'none'}`];
   if (summary.rejects > 0) lines.push(`  ${summary.rejects} malformed record(s) skipped, written to ${summary.rejectsPath}`);
   return lines.join('\n');
 }

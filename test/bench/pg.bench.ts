@@ -123,6 +123,16 @@ async function checkBank(admin: pg.Pool, workload: Workload, label: string): Pro
   if (wrong > 0 || rows.length !== workload.expected.accounts.size) throw new Error(`${label}: ${wrong} account(s) differ from the serial replay`);
 }
 
+/**
+ * A pool whose idle connections may be closed by the server (it stops at the end) without an
+ * unhandled 'error' event ending the process.
+ */
+function newPool(url: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on('error', () => undefined);
+  return pool;
+}
+
 /** Opens every connection of the pool before a run, so no case pays for connecting inside the clock. */
 async function warmPool(pool: pg.Pool, connections: number): Promise<void> {
   const clients = await Promise.all(Array.from({ length: connections }, () => pool.connect()));
@@ -150,7 +160,7 @@ function timer(): (versions: number) => Sample {
 
 async function runBaseline(url: string, admin: pg.Pool, workload: Workload): Promise<Sample> {
   await freshTables(admin, workload);
-  const pool = new pg.Pool({ connectionString: url, max: CONNECTIONS });
+  const pool = newPool(url, CONNECTIONS);
   const install = createBankingInstall();
   const items = workload.committed;
   try {
@@ -201,7 +211,7 @@ async function runBaseline(url: string, admin: pg.Pool, workload: Workload): Pro
 
 async function runReplicator(url: string, admin: pg.Pool, workload: Workload, batchSize: number): Promise<Sample> {
   await freshTables(admin, workload);
-  const pool = new pg.Pool({ connectionString: url, max: CONNECTIONS });
+  const pool = newPool(url, CONNECTIONS);
   try {
     const installer = createTransactionalInstaller(pool, { install: createBankingInstall() });
     const store = createPostgresSnapshotStore(pool, { pruneInstalledBookkeeping: true });
@@ -249,7 +259,7 @@ interface Case {
 }
 
 const server = await startEmbeddedPostgres({ database: 'bench' });
-const admin = new pg.Pool({ connectionString: server.url, max: 1 });
+const admin = newPool(server.url, 1);
 try {
   const cases: Case[] = [
     { label: '(a) raw baseline, 1 version/transaction', run: (w) => runBaseline(server.url, admin, w) },
