@@ -6,7 +6,7 @@ import type { StatemapItem, Version } from '../../machines/domain.js';
 import { createCohortReplicator } from '../createCohortReplicator.js';
 import type { Logger } from '../logging.js';
 import { createMemorySource } from '../memorySource.js';
-import { createBankingInstall, createBankingSchema, createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
+import { createBankingInstall, createBankingInstallBatch, createBankingSchema, createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
 import * as sql from '../postgres/sql.js';
 import { expectedEndState, generateCertificationLogBatches, initialAccounts, type CertifierOptions } from '../workload/certifier.js';
 import { waitForEnd } from './waitForEnd.js';
@@ -63,7 +63,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       const items = version === options.corruptVersion ? statemaps.map((item) => ({ ...item, payload: { ...(item.payload as object), amount: '999.99' } })) : statemaps;
       await bankingInstall(items, version, client);
     };
-    const installer = createTransactionalInstaller(database.pool, { install });
+    const bankingInstallBatch = createBankingInstallBatch();
+    const installer = createTransactionalInstaller(database.pool, {
+      install,
+      // A corrupted version goes through the one-version path, so the batch path stays the real one.
+      installBatch: async (jobs, client) => {
+        if (options.corruptVersion !== undefined && jobs.some((job) => job.version === options.corruptVersion)) {
+          for (const job of jobs) await install(job.statemaps, job.version, client);
+        } else await bankingInstallBatch(jobs, client);
+      },
+    });
     const store = createPostgresSnapshotStore(database.pool, { pruneInstalledBookkeeping: true });
     await installer.ensureSchema();
     await store.ensureSchema();

@@ -5,7 +5,7 @@
  * correct with or without the transactional installer's bookkeeping.
  */
 import type { ClientBase } from 'pg';
-import type { StatemapItem, Version } from '../../machines/domain.js';
+import type { InstallJob, StatemapItem, Version } from '../../machines/domain.js';
 import * as sql from './sql.js';
 import type { Queryable } from './transaction.js';
 
@@ -102,6 +102,46 @@ export function createBankingInstall(options: BankingOptions = {}): (statemaps: 
       throw new StatemapPayloadError(version, TRANSFER_ACTION, `unknown account${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`);
     }
     await client.query(sql.applyBankDeltas(schema, version, numbers, deltas));
+  };
+}
+
+/**
+ * The banking install for a batch of versions (for `createTransactionalInstaller`'s
+ * `installBatch`): one lock and one update for the whole batch. Versions of one batch touch
+ * disjoint accounts; should two of them share one, it falls back to one version at a time.
+ */
+export function createBankingInstallBatch(options: BankingOptions = {}): (jobs: readonly InstallJob[], client: ClientBase) => Promise<void> {
+  const schema = options.schema ?? sql.DEFAULT_SCHEMA;
+  const single = createBankingInstall(options);
+  return async (jobs, client) => {
+    const numbers: string[] = [];
+    const deltas: string[] = [];
+    const versions: Version[] = [];
+    const owner = new Map<string, Version>();
+    for (const job of jobs) {
+      for (const { from, to, amount } of job.statemaps.map(parseTransfer)) {
+        for (const account of [from, to]) {
+          const previous = owner.get(account);
+          if (previous !== undefined && previous !== job.version) {
+            for (const each of jobs) await single(each.statemaps, each.version, client);
+            return;
+          }
+          owner.set(account, job.version);
+        }
+        numbers.push(from, to);
+        deltas.push(`-${amount}`, amount);
+        versions.push(job.version, job.version);
+      }
+    }
+    if (numbers.length === 0) return;
+    const accounts = [...owner.keys()].sort();
+    const locked = await client.query<{ number: string }>(sql.lockBankAccounts(schema, accounts));
+    if (locked.rowCount !== accounts.length) {
+      const found = new Set(locked.rows.map((row) => row.number));
+      const missing = accounts.filter((account) => !found.has(account));
+      throw new StatemapPayloadError(owner.get(missing[0]!)!, TRANSFER_ACTION, `unknown account${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`);
+    }
+    await client.query(sql.applyBankDeltasOfVersions(schema, numbers, deltas, versions));
   };
 }
 

@@ -2,6 +2,7 @@
 export { createPostgresSnapshotStore, type PostgresSnapshotStore, type PostgresSnapshotStoreOptions } from './snapshotStore.js';
 export {
   createTransactionalInstaller,
+  type PostgresInstallBatchFunction,
   type PostgresInstallFunction,
   type TransactionalInstaller,
   type TransactionalInstallerOptions,
@@ -20,6 +21,7 @@ export {
   bankAccountNumber,
   bankingInstall,
   createBankingInstall,
+  createBankingInstallBatch,
   createBankingSchema,
   parseTransfer,
   StatemapPayloadError,

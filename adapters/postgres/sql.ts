@@ -229,6 +229,21 @@ export function applyBankDeltas(schema: string, version: Version, accountNumbers
   };
 }
 
+/**
+ * The net change of every account of several versions at once, each row stamped with the
+ * version that wrote it. Only for versions that touch disjoint accounts (a batch of jobs that
+ * were eligible together); `version < v` keeps a redelivered version a no-op.
+ */
+export function applyBankDeltasOfVersions(schema: string, accountNumbers: readonly string[], deltas: readonly string[], versions: readonly Version[]): Statement {
+  return {
+    text:
+      `UPDATE ${qualifiedName(schema, BANK_ACCOUNTS_TABLE)} AS a SET amount = a.amount + d.delta, "version" = d.v ` +
+      `FROM (SELECT n, sum(x) AS delta, max(v) AS v FROM unnest($1::text[], $2::numeric[], $3::bigint[]) AS u(n, x, v) GROUP BY n) AS d ` +
+      `WHERE a."number" = d.n AND a."version" < d.v`,
+    values: [[...accountNumbers], [...deltas], [...versions]],
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // Transactions and administration.
 // ---------------------------------------------------------------------------------------

@@ -21,8 +21,16 @@ import { assertVersion } from './versions.js';
  */
 export type PostgresInstallFunction = (statemaps: readonly StatemapItem[], version: Version, client: PoolClient) => Promise<void>;
 
+/**
+ * Optional: apply several versions with one set of statements. Jobs come in version order and
+ * were all eligible at once, so no two of them depend on each other; it runs inside the same
+ * transaction as the bookkeeping, after already-installed versions were taken out.
+ */
+export type PostgresInstallBatchFunction = (jobs: readonly InstallJob[], client: PoolClient) => Promise<void>;
+
 export interface TransactionalInstallerOptions {
   readonly install: PostgresInstallFunction;
+  readonly installBatch?: PostgresInstallBatchFunction;
   /** Schema of the bookkeeping tables. Default `public`. */
   readonly schema?: string;
   /** Backoff for serialization failures (40001) and deadlocks (40P01). */
@@ -68,6 +76,13 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
         await inTransaction(pool, isolation, async (client) => {
           const claimed = await claimVersions(client, schema, versions);
           skipped = versions.filter((version) => !claimed.has(version));
+          const toApply = jobs.filter((job) => claimed.has(job.version));
+          if (options.installBatch && toApply.length > 1) {
+            failedVersion = toApply[0]!.version;
+            await options.installBatch(toApply, client);
+            failedVersion = undefined;
+            return;
+          }
           for (const job of jobs) {
             if (!claimed.has(job.version)) continue;
             failedVersion = job.version;

@@ -38,7 +38,7 @@ import pg from 'pg';
 import { createCohortReplicator } from '../../adapters/createCohortReplicator.js';
 import { silentLogger } from '../../adapters/logging.js';
 import { createMemorySource } from '../../adapters/memorySource.js';
-import { createBankingInstall, createPostgresSnapshotStore, createTransactionalInstaller, startEmbeddedPostgres } from '../../adapters/postgres/index.js';
+import { createBankingInstall, createBankingInstallBatch, createPostgresSnapshotStore, createTransactionalInstaller, startEmbeddedPostgres } from '../../adapters/postgres/index.js';
 import { expectedEndState, generateCertificationLog, initialAccounts, type CertifierOptions, type ExpectedEndState } from '../../adapters/workload/certifier.js';
 import { waitForEnd } from '../../adapters/cli/waitForEnd.js';
 import type { RawRecord, StatemapItem, Version } from '../../machines/domain.js';
@@ -213,7 +213,8 @@ async function runReplicator(url: string, admin: pg.Pool, workload: Workload, ba
   await freshTables(admin, workload);
   const pool = newPool(url, CONNECTIONS);
   try {
-    const installer = createTransactionalInstaller(pool, { install: createBankingInstall() });
+    // With batches, the banking install's batch form: one lock and one update per transaction.
+    const installer = createTransactionalInstaller(pool, { install: createBankingInstall(), ...(batchSize > 1 ? { installBatch: createBankingInstallBatch() } : {}) });
     const store = createPostgresSnapshotStore(pool, { pruneInstalledBookkeeping: true });
     await installer.ensureSchema();
     await store.ensureSchema();
