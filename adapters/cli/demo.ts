@@ -45,7 +45,7 @@ export interface DemoSummary {
 
 const INITIAL_BALANCE = '1000.00';
 /** Versions outstanding (read but not installed) before the demo stops feeding: keeps memory flat. */
-const FEED_WINDOW = 20_000;
+const FEED_WINDOW = 2_000;
 
 export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const { logger } = options;
