@@ -9,6 +9,11 @@ import type { Queryable } from './transaction.js';
 import { versionFromColumn } from './versions.js';
 
 /** Record the versions in the current transaction; returns the ones that were not installed yet. */
+/** The versions a claim returned (see `sql.claimVersions`). */
+export function claimedVersions(result: { rows: ReadonlyArray<{ version: string }> }): ReadonlySet<Version> {
+  return new Set(result.rows.map((row) => versionFromColumn(row.version)));
+}
+
 export async function claimVersions(client: ClientBase, schema: string, versions: readonly Version[]): Promise<ReadonlySet<Version>> {
   const result = await client.query<{ version: string }>(sql.claimVersions(schema, versions));
   return new Set(result.rows.map((row) => versionFromColumn(row.version)));

@@ -138,6 +138,21 @@ export function raiseSnapshot(schema: string, version: Version): Statement {
  * - Rows are inserted in version order so overlapping concurrent batches lock index
  *   entries in the same order and cannot deadlock on each other.
  */
+/**
+ * `claimVersions` as one parameterless statement, so it can travel with BEGIN in one round
+ * trip. The versions are checked safe integers and the id a constant, so inlining is safe.
+ */
+export function claimVersionsInline(schema: string, versions: readonly Version[]): string {
+  for (const version of versions) if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`version must be a non-negative integer, got ${version}`);
+  return (
+    `WITH watermark AS (SELECT "version" FROM ${qualifiedName(schema, WATERMARK_TABLE)} WHERE id = '${SINGLETON_ID.replace(/'/g, "''")}' FOR SHARE) ` +
+    `INSERT INTO ${qualifiedName(schema, INSTALLED_TABLE)} ("version") ` +
+    `SELECT v FROM unnest(ARRAY[${versions.join(',')}]::bigint[]) AS claim(v) ` +
+    `WHERE v > COALESCE((SELECT "version" FROM watermark), -1) ` +
+    `ORDER BY v ON CONFLICT ("version") DO NOTHING RETURNING "version"`
+  );
+}
+
 export function claimVersions(schema: string, versions: readonly Version[]): Statement {
   return {
     text:

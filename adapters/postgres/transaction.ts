@@ -3,7 +3,7 @@
  * replicator cannot afford to get wrong (a swallowed error turning COMMIT into ROLLBACK, a
  * connection dying mid-transaction).
  */
-import type { ClientBase, Pool, PoolClient } from 'pg';
+import type { ClientBase, Pool, PoolClient, QueryResult } from 'pg';
 import { TransactionAbortedError } from './errors.js';
 import { begin, COMMIT, ROLLBACK, type IsolationLevel } from './sql.js';
 
@@ -12,7 +12,16 @@ export type { IsolationLevel } from './sql.js';
 /** Anything a single statement can run on: the pool (any connection) or one client. */
 export type Queryable = Pool | ClientBase;
 
-export async function inTransaction<T>(pool: Pool, isolation: IsolationLevel, work: (client: PoolClient) => Promise<T>): Promise<T> {
+/**
+ * `opening`: a statement without parameters sent together with BEGIN in one round trip (one
+ * socket write, which is what a query costs most on a busy host); `work` gets its result.
+ */
+export async function inTransaction<T>(
+  pool: Pool,
+  isolation: IsolationLevel,
+  work: (client: PoolClient, opened: QueryResult | null) => Promise<T>,
+  opening?: string,
+): Promise<T> {
   const client = await pool.connect();
   // pg-pool removes its error listener while a client is checked out; without ours a
   // connection dropped by the server would be an unhandled 'error' event (a crash).
@@ -25,10 +34,21 @@ export async function inTransaction<T>(pool: Pool, isolation: IsolationLevel, wo
   // transaction block. A failed BEGIN, COMMIT or ROLLBACK leaves that unknown.
   let reusable = false;
   try {
-    await client.query(begin(isolation));
+    let opened: QueryResult | null = null;
+    if (opening === undefined) {
+      await client.query(begin(isolation));
+    } else {
+      try {
+        const results = (await client.query(`${begin(isolation)}; ${opening}`)) as unknown as QueryResult[];
+        opened = results[results.length - 1] ?? null;
+      } catch (error) {
+        reusable = await rollbackQuietly(client);
+        throw error;
+      }
+    }
     let value: T;
     try {
-      value = await work(client);
+      value = await work(client, opened);
     } catch (error) {
       reusable = await rollbackQuietly(client);
       throw error;

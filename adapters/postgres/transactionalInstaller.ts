@@ -5,11 +5,11 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import type { Installer, InstallJob, StatemapItem, Version } from '../../machines/domain.js';
-import { claimVersions, isVersionInstalled, pruneInstalledVersions } from './bookkeeping.js';
+import { claimedVersions, isVersionInstalled, pruneInstalledVersions } from './bookkeeping.js';
 import { PostgresInstallError } from './errors.js';
 import { resolveRetryPolicy, withRetry, type RetryNotice, type RetryOptions } from './retry.js';
 import { ensureAdapterSchema, once } from './schema.js';
-import { DEFAULT_SCHEMA, quoteIdentifier } from './sql.js';
+import { claimVersionsInline, DEFAULT_SCHEMA, quoteIdentifier } from './sql.js';
 import { inTransaction, type IsolationLevel } from './transaction.js';
 import { assertVersion } from './versions.js';
 
@@ -73,8 +73,9 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
       async () => {
         await ensureSchema();
         failedVersion = undefined;
-        await inTransaction(pool, isolation, async (client) => {
-          const claimed = await claimVersions(client, schema, versions);
+        // The claim travels with BEGIN: one round trip fewer per transaction.
+        await inTransaction(pool, isolation, async (client, opened) => {
+          const claimed = claimedVersions(opened as unknown as { rows: Array<{ version: string }> });
           skipped = versions.filter((version) => !claimed.has(version));
           const toApply = jobs.filter((job) => claimed.has(job.version));
           if (options.installBatch && toApply.length > 1) {
@@ -89,7 +90,7 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
             await options.install(job.statemaps, job.version, client);
           }
           failedVersion = undefined;
-        });
+        }, claimVersionsInline(schema, versions));
       },
       (notice) => options.onRetry?.({ ...notice, versions }),
     );
