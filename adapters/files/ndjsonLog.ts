@@ -366,30 +366,28 @@ async function* chunked<T>(items: Iterable<T> | AsyncIterable<T>, format: (item:
   const limit = 64 * 1024; // bigger strings go to the large-object space and cost more than they save
   let lines: string[] = [];
   let size = 0;
+  /** Adds a line; returns a full chunk to write, or null. */
+  const add = (item: T): string | null => {
+    const line = format(item);
+    lines.push(line);
+    size += line.length;
+    if (size < limit) return null;
+    const text = lines.join('\n') + '\n';
+    counter.n += lines.length;
+    lines = [];
+    size = 0;
+    return text;
+  };
   if (Symbol.asyncIterator in items) {
     for await (const item of items) {
-      const line = format(item);
-      lines.push(line);
-      size += line.length;
-      if (size >= limit) {
-        yield lines.join('\n') + '\n';
-        counter.n += lines.length;
-        lines = [];
-        size = 0;
-      }
+      const text = add(item);
+      if (text !== null) yield text;
     }
   } else {
     // A synchronous source is read without a microtask per item.
     for (const item of items) {
-      const line = format(item);
-      lines.push(line);
-      size += line.length;
-      if (size >= limit) {
-        yield lines.join('\n') + '\n';
-        counter.n += lines.length;
-        lines = [];
-        size = 0;
-      }
+      const text = add(item);
+      if (text !== null) yield text;
     }
   }
   if (lines.length > 0) {

@@ -107,20 +107,21 @@ export function parseRecord(record: RawRecord): ParseResult {
   return typeof result === 'string' ? reject(result) : { ok: true, message: result };
 }
 
+/** Adds one record's result to a batch being built; returns the batch's new last offset. */
+export function collectParseResult(result: ParseResult, messages: CertificationMessage[], rejects: RejectedRecord[], lastOffset: Version | null): Version | null {
+  if (result.ok) {
+    messages.push(result.message);
+    return Math.max(lastOffset ?? 0, result.message.kind === 'candidate' ? result.message.version : result.message.decisionVersion);
+  }
+  rejects.push(result.reject);
+  return result.reject.offset === null ? lastOffset : Math.max(lastOffset ?? 0, result.reject.offset);
+}
+
 export function parseBatch(records: readonly RawRecord[]): ParsedBatch {
   const messages: CertificationMessage[] = [];
   const rejects: RejectedRecord[] = [];
   let lastOffset: Version | null = null;
-  for (const record of records) {
-    const result = parseRecord(record);
-    if (result.ok) {
-      messages.push(result.message);
-      lastOffset = Math.max(lastOffset ?? 0, result.message.kind === 'candidate' ? result.message.version : result.message.decisionVersion);
-    } else {
-      rejects.push(result.reject);
-      if (result.reject.offset !== null) lastOffset = Math.max(lastOffset ?? 0, result.reject.offset);
-    }
-  }
+  for (const record of records) lastOffset = collectParseResult(parseRecord(record), messages, rejects, lastOffset);
   return { messages, rejects, lastOffset };
 }
 

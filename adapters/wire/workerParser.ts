@@ -15,7 +15,7 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { RawRecord, Version } from '../../machines/domain.js';
 import type { CertificationMessage, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
-import { parseOffset, parseRecord } from './parseRecord.js';
+import { collectParseResult, parseOffset, parseRecord } from './parseRecord.js';
 import {
   IN_CANDIDATE,
   IN_DECISION,
@@ -338,14 +338,7 @@ function rebuild(records: readonly RawRecord[], response: ParseResponse | null):
   for (let i = 0; i < records.length; i++) {
     const code = nums === null ? OUT_LOCAL : nums[i * RESULT_STRIDE]!;
     if (code === OUT_LOCAL) {
-      const result = parseRecord(records[i]!);
-      if (result.ok) {
-        messages.push(result.message);
-        lastOffset = Math.max(lastOffset ?? 0, result.message.kind === 'candidate' ? result.message.version : result.message.decisionVersion);
-      } else {
-        rejects.push(result.reject);
-        if (result.reject.offset !== null) lastOffset = Math.max(lastOffset ?? 0, result.reject.offset);
-      }
+      lastOffset = collectParseResult(parseRecord(records[i]!), messages, rejects, lastOffset);
       continue;
     }
     const r = i * RESULT_STRIDE;
