@@ -85,11 +85,20 @@ export interface StatemapQueueContext {
  */
 export const PROGRESS_REPORT_STEP = 1024;
 
-/** Reports the snapshot to the parent if it moved enough since the last report (see PROGRESS_REPORT_STEP). */
-function reportProgress(context: StatemapQueueContext, queue: StatemapQueue, enqueue: { assign(values: Partial<StatemapQueueContext>): void }, send: (report: StatemapQueueReport) => void): void {
+/**
+ * Reports the snapshot to the parent if it moved enough since the last report (see
+ * PROGRESS_REPORT_STEP), or, with `always`, whenever it moved at all.
+ */
+function reportProgress(
+  context: StatemapQueueContext,
+  queue: StatemapQueue,
+  enqueue: { assign(values: Partial<StatemapQueueContext>): void },
+  send: (report: StatemapQueueReport) => void,
+  always = false,
+): void {
   const last = context.reported ?? -1;
   if (queue.snapshot <= last) return;
-  if (queue.snapshot - last < PROGRESS_REPORT_STEP && queue.pending > 0) return;
+  if (!always && queue.snapshot - last < PROGRESS_REPORT_STEP && queue.pending > 0) return;
   enqueue.assign({ reported: queue.snapshot });
   send({ type: 'QUEUE.PROGRESS', snapshot: queue.snapshot });
 }
@@ -201,13 +210,11 @@ export const statemapQueueMachine = setup({
       if (jobs.length > 0) enqueue.sendTo('installer', { type: 'INSTALL', jobs } satisfies InstallerEvent);
     }),
     requestPersist: enqueueActions(({ context, enqueue }) => {
-      const snapshot = context.queue?.snapshot;
-      if (snapshot === undefined || (context.persistRequested !== null && snapshot <= context.persistRequested)) return;
+      const queue = context.queue;
+      const snapshot = queue?.snapshot;
+      if (!queue || snapshot === undefined || (context.persistRequested !== null && snapshot <= context.persistRequested)) return;
       // The parent hears of a snapshot before it can hear that it was persisted.
-      if (context.reported === null || snapshot > context.reported) {
-        enqueue.assign({ reported: snapshot });
-        enqueue(sendParent({ type: 'QUEUE.PROGRESS', snapshot } satisfies StatemapQueueReport));
-      }
+      reportProgress(context, queue, enqueue, (report) => enqueue(sendParent(report)), true);
       enqueue.assign({ persistRequested: snapshot });
       enqueue.sendTo('persister', { type: 'PERSIST', version: snapshot } satisfies SnapshotPersisterEvent);
     }),

@@ -11,6 +11,7 @@ import * as sql from '../postgres/sql.js';
 import { expectedEndState, generateCertificationLogBatches, initialAccounts, type CertifierOptions } from '../workload/certifier.js';
 import { waitForEnd } from './waitForEnd.js';
 import { openDatabase } from './database.js';
+import { observedInstaller } from './observedInstaller.js';
 import { createProgress } from './progress.js';
 import { percentile } from './percentile.js';
 import type pg from 'pg';
@@ -90,16 +91,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const source = createMemorySource({ maxBatch: 1000 });
     const replicator = createCohortReplicator({
       source,
-      installer: {
-        install: async (statemaps, version) => {
-          await installer.install(statemaps, version);
-          noteInstalled(version);
-        },
-        installBatch: async (jobs) => {
-          await installer.installBatch(jobs);
-          for (const job of jobs) noteInstalled(job.version);
-        },
-      },
+      installer: observedInstaller(installer, noteInstalled),
       snapshotStore: store,
       logger,
       config: { statemapInstallerThreadpool: options.concurrency, installBatchSize: options.batchSize, statemapQueueCleanupFreqMs: 200, certifierMessageReceiverCommitFreqMs: 500 },

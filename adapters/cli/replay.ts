@@ -14,6 +14,7 @@ import { createPostgresSnapshotStore, createTransactionalInstaller } from '../po
 import { CliError } from './cliError.js';
 import { openDatabase } from './database.js';
 import { loadInstallerModule } from './loadInstallerModule.js';
+import { observedInstaller } from './observedInstaller.js';
 import { createProgress } from './progress.js';
 import { waitForEnd } from './waitForEnd.js';
 
@@ -70,16 +71,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     });
     const replicator = createCohortReplicator({
       source,
-      installer: {
-        install: async (statemaps, version) => {
-          await installer.install(statemaps, version);
-          installedVersions += 1;
-        },
-        installBatch: async (jobs) => {
-          await installer.installBatch(jobs);
-          installedVersions += jobs.length;
-        },
-      },
+      installer: observedInstaller(installer, () => (installedVersions += 1)),
       snapshotStore: store,
       logger,
       onRejected: (reject: RejectedRecord) => recordReject(formatMessageReject(options.file, reject)),
