@@ -96,11 +96,16 @@ export function provideCohortReplicator(effects: CohortReplicatorEffects) {
 
 export type CohortReplicator = Actor<ReturnType<typeof provideCohortReplicator>>;
 
-export function createCohortReplicator(options: CreateCohortReplicatorOptions): CohortReplicator {
-  const config: ReplicatorConfig = resolveConfig(options.config);
-  if (config.installBatchSize > 1 && typeof options.installer?.installBatch !== 'function') {
+/** Batched installs need an installer that can take a batch. */
+export function requireBatchInstallerFor(config: ReplicatorConfig, installer: Installer | undefined): void {
+  if (config.installBatchSize > 1 && typeof installer?.installBatch !== 'function') {
     throw new ConfigError('installBatchSize', `is ${config.installBatchSize}, but the installer has no installBatch method`);
   }
+}
+
+export function createCohortReplicator(options: CreateCohortReplicatorOptions): CohortReplicator {
+  const config: ReplicatorConfig = resolveConfig(options.config);
+  requireBatchInstallerFor(config, options.installer);
   const machine = provideCohortReplicator(options);
   const actor = createActor(machine, { input: { config }, ...(options.inspect ? { inspect: options.inspect } : {}) });
   if (config.enableStats) attachStatsReporter(actor, options.logger ?? createDefaultLogger(), config.statsFreqMs);

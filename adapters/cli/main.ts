@@ -8,6 +8,7 @@ import { createDefaultLogger } from '../logging.js';
 import { CliError, formatCliError } from './cliError.js';
 import { formatDemoSummary, runDemo } from './demo.js';
 import { DEFAULT_MAX_INSTALL_ATTEMPTS, formatReplaySummary, runReplay } from './replay.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, formatRunSummary, runKafkaReplicator } from './run.js';
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -54,6 +55,72 @@ program
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
     const summary = await runReplay({ ...options, logger });
     process.stdout.write(`${formatReplaySummary(options.file, summary)}\n`);
+  });
+
+interface RunFlags {
+  brokers?: string;
+  topic?: string;
+  group?: string;
+  clientId?: string;
+  databaseUrl?: string;
+  dataDir?: string;
+  installer: string;
+  batchSize: number;
+  concurrency: number;
+  maxInstallAttempts?: number;
+  deadLetterTopic?: string;
+  saslUsername?: string;
+  saslPassword?: string;
+  saslMechanism?: string;
+  ssl?: boolean;
+  sessionTimeoutMs?: number;
+  shutdownTimeoutMs: number;
+}
+
+program
+  .command('run')
+  .description('replicate the Talos certification topic from Kafka into Postgres until stopped (SIGTERM/SIGINT stop gracefully)')
+  .option('--brokers <list>', 'Kafka brokers host:port[,host:port] (env KAFKA_BROKERS)')
+  .option('--topic <name>', 'the certification topic (env KAFKA_TOPIC)')
+  .option('--group <id>', 'consumer group shared by the replicators of this cohort (env KAFKA_GROUP_ID)')
+  .option('--client-id <id>', 'Kafka client id (env KAFKA_CLIENT_ID, default talos-cohort-replicator)')
+  .option('--database-url <url>', 'Postgres to install into (default: DATABASE_URL, else an embedded server)')
+  .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)')
+  .requiredOption('--installer <module>', 'ES or CommonJS module exporting install(statemaps, version, client)')
+  .option('--batch-size <n>', 'versions per install transaction', positiveInt('--batch-size'), 1)
+  .option('--concurrency <n>', 'install transactions at once', positiveInt('--concurrency'), 8)
+  .option('--max-install-attempts <n>', 'attempts per version before the replicator stops with an error (default: retry forever)', positiveInt('--max-install-attempts'))
+  .option('--dead-letter-topic <name>', 'copy malformed records there, with the reason in a header (env KAFKA_DEAD_LETTER_TOPIC)')
+  .option('--sasl-username <user>', 'SASL user name (env KAFKA_SASL_USERNAME)')
+  .option('--sasl-password <password>', 'SASL password (env KAFKA_SASL_PASSWORD; never logged)')
+  .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256 or scram-sha-512 (env KAFKA_SASL_MECHANISM, default plain)')
+  .option('--ssl', 'connect to the brokers with TLS (env KAFKA_SSL)')
+  .option('--session-timeout-ms <ms>', 'group session timeout: how soon a standby takes over from a dead replicator (env KAFKA_SESSION_TIMEOUT_MS, default 10000)', positiveInt('--session-timeout-ms'))
+  .option('--shutdown-timeout-ms <ms>', 'longest graceful stop before exiting with an error', positiveInt('--shutdown-timeout-ms'), DEFAULT_SHUTDOWN_TIMEOUT_MS)
+  .action(async (flags: RunFlags) => {
+    const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
+    const sasl = flags.saslUsername || flags.saslPassword ? { mechanism: (flags.saslMechanism ?? process.env.KAFKA_SASL_MECHANISM ?? 'plain') as never, username: flags.saslUsername ?? process.env.KAFKA_SASL_USERNAME ?? '', password: flags.saslPassword ?? process.env.KAFKA_SASL_PASSWORD ?? '' } : undefined;
+    const output = await runKafkaReplicator({
+      kafka: {
+        brokers: flags.brokers?.split(','),
+        topic: flags.topic,
+        groupId: flags.group,
+        clientId: flags.clientId,
+        deadLetterTopic: flags.deadLetterTopic,
+        ssl: flags.ssl,
+        sasl,
+        sessionTimeoutMs: flags.sessionTimeoutMs,
+      },
+      installer: flags.installer,
+      batchSize: flags.batchSize,
+      concurrency: flags.concurrency,
+      ...(flags.maxInstallAttempts === undefined ? {} : { maxInstallAttempts: flags.maxInstallAttempts }),
+      ...(flags.databaseUrl === undefined ? {} : { databaseUrl: flags.databaseUrl }),
+      ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
+      shutdownTimeoutMs: flags.shutdownTimeoutMs,
+      logger,
+    });
+    process.stdout.write(`${formatRunSummary(output)}\n`);
   });
 
 try {

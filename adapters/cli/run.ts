@@ -1,0 +1,88 @@
+/**
+ * `talos-replicator run`: the production job. Reads the certification topic from Kafka in a
+ * consumer group (one active member, the others on standby), installs committed statemaps into
+ * Postgres exactly once with the user's install module, persists the snapshot and commits the
+ * offset up to it. Runs until SIGTERM/SIGINT, then stops gracefully within a time limit.
+ */
+import type { FailoverOutput } from '../../machines/failover.machine.js';
+import type { ReplicatorConfigInput } from '../../machines/config.js';
+import { createKafkaReplicator } from '../kafka/createKafkaReplicator.js';
+import { kafkaConfigFromEnvironment, mergeKafkaInputs, type KafkaConfigInput } from '../kafka/kafkaConfig.js';
+import type { Logger } from '../logging.js';
+import { createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
+import { CliError } from './cliError.js';
+import { openDatabase } from './database.js';
+import { loadInstallerModule } from './loadInstallerModule.js';
+
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
+
+export interface RunOptions {
+  /** Kafka settings from flags; the environment fills in the rest. */
+  readonly kafka: KafkaConfigInput;
+  readonly installer: string;
+  readonly batchSize: number;
+  readonly concurrency: number;
+  readonly maxInstallAttempts?: number;
+  readonly databaseUrl?: string;
+  readonly dataDir?: string;
+  readonly shutdownTimeoutMs?: number;
+  readonly config?: ReplicatorConfigInput;
+  readonly logger: Logger;
+  /** Signals that ask for a graceful stop. Default SIGTERM and SIGINT. */
+  readonly signals?: readonly NodeJS.Signals[];
+}
+
+export async function runKafkaReplicator(options: RunOptions): Promise<FailoverOutput> {
+  const { logger } = options;
+  const kafka = mergeKafkaInputs(kafkaConfigFromEnvironment(), options.kafka);
+  const install = await loadInstallerModule(options.installer);
+  const database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
+  const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  let onSignal: ((signal: NodeJS.Signals) => void) | null = null;
+  let deadline: NodeJS.Timeout | null = null;
+  try {
+    const installer = createTransactionalInstaller(database.pool, { install });
+    const store = createPostgresSnapshotStore(database.pool, { pruneInstalledBookkeeping: true });
+    await installer.ensureSchema();
+    await store.ensureSchema();
+    const replicator = createKafkaReplicator({
+      kafka,
+      installer,
+      snapshotStore: store,
+      logger,
+      config: {
+        statemapInstallerThreadpool: options.concurrency,
+        installBatchSize: options.batchSize,
+        ...(options.maxInstallAttempts === undefined ? {} : { maxInstallAttempts: options.maxInstallAttempts }),
+        ...options.config,
+      },
+    });
+    logger.info(`replicating ${replicator.kafkaConfig.topic} from ${replicator.kafkaConfig.brokers.join(',')} (group ${replicator.kafkaConfig.groupId}) into ${database.description}`);
+
+    const stopped = new Promise<never>((_, reject) => {
+      onSignal = (signal) => {
+        if (deadline) return;
+        logger.info(`${signal}: stopping (in-flight installs finish, snapshot persisted, offset committed; at most ${shutdownTimeoutMs} ms)`);
+        replicator.stop();
+        deadline = setTimeout(() => {
+          const context = replicator.actor.getSnapshot();
+          reject(new CliError(`did not stop within ${shutdownTimeoutMs} ms (state ${JSON.stringify(context.value)}); the committed offset is at or below the persisted snapshot, so nothing is lost`, 1));
+        }, shutdownTimeoutMs);
+      };
+      for (const signal of signals) process.on(signal, onSignal);
+    });
+    const output = await Promise.race([replicator.run(), stopped]);
+    if (output.outcome === 'failed') throw new CliError(`replication stopped: ${output.error?.message ?? 'unknown error'}`, 1, { cause: output.error });
+    return output;
+  } finally {
+    if (deadline) clearTimeout(deadline);
+    if (onSignal) for (const signal of signals) process.off(signal, onSignal);
+    await database.close();
+  }
+}
+
+export function formatRunSummary(output: FailoverOutput): string {
+  const last = output.lastTurn;
+  return `run: stopped after ${output.turns} turn(s) of ownership; snapshot ${last?.snapshot ?? '-'}, persisted ${last?.persisted ?? '-'}, committed ${last?.committed ?? '-'}`;
+}

@@ -1,0 +1,59 @@
+/**
+ * Builds the kafkajs client, consumer and producer from a resolved `KafkaConfig`, with kafkajs'
+ * own logs routed to the replicator's logger and retries that never give up: a broker outage
+ * is waited out with exponential backoff and jitter (kafkajs' retry module), never a crash.
+ */
+import { Kafka, logLevel, type Consumer, type logCreator, type Producer } from 'kafkajs';
+import type { Logger } from '../logging.js';
+import type { KafkaConfig } from './kafkaConfig.js';
+
+function kafkaLogCreator(logger: Logger): logCreator {
+  return () => ({ level, log }) => {
+    const { message, ...extra } = log as { message: string } & Record<string, unknown>;
+    delete extra.timestamp;
+    delete extra.logger;
+    const meta = { kafka: log.namespace, ...extra };
+    const text = `kafka: ${message}`;
+    if (level === logLevel.ERROR) logger.warn(text, meta);
+    else if (level === logLevel.WARN) logger.warn(text, meta);
+    else if (level === logLevel.INFO) logger.debug(text, meta);
+    else logger.debug(text, meta);
+  };
+}
+
+export function createKafkaClient(config: KafkaConfig, logger: Logger): Kafka {
+  return new Kafka({
+    clientId: config.clientId,
+    brokers: [...config.brokers],
+    ssl: config.ssl,
+    ...(config.sasl ? { sasl: { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as never } : {}),
+    connectionTimeout: config.connectionTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    retry: { initialRetryTime: config.initialRetryTimeMs, maxRetryTime: config.maxRetryTimeMs, retries: 8, factor: 0.2, multiplier: 2 },
+    logLevel: logLevel.INFO,
+    logCreator: kafkaLogCreator(logger),
+  });
+}
+
+export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig): Consumer {
+  return kafka.consumer({
+    groupId: config.groupId,
+    sessionTimeout: config.sessionTimeoutMs,
+    heartbeatInterval: config.heartbeatIntervalMs,
+    rebalanceTimeout: config.rebalanceTimeoutMs,
+    maxWaitTimeInMs: config.maxWaitTimeMs,
+    // Offsets are committed by the replicator (only persisted snapshots), never by kafkajs.
+    allowAutoTopicCreation: false,
+    retry: {
+      initialRetryTime: config.initialRetryTimeMs,
+      maxRetryTime: config.maxRetryTimeMs,
+      retries: 8,
+      // After a run of failed retries kafkajs restarts the consumer instead of crashing it.
+      restartOnFailure: async () => true,
+    },
+  });
+}
+
+export function createKafkaProducer(kafka: Kafka): Producer {
+  return kafka.producer({ allowAutoTopicCreation: true, retry: { retries: 8 } });
+}

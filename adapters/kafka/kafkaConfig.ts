@@ -1,0 +1,187 @@
+/**
+ * Every Kafka setting of the replicator: names, defaults, environment variables and validation.
+ * `resolveKafkaConfig` is the only place that reads them; flags win over the environment.
+ * Secrets are kept out of `describeKafkaConfig`, the only form that is ever logged.
+ */
+import { ConfigError } from '../../machines/config.js';
+
+export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+
+export interface KafkaSasl {
+  readonly mechanism: SaslMechanism;
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface KafkaConfig {
+  readonly brokers: readonly string[];
+  readonly topic: string;
+  readonly groupId: string;
+  readonly clientId: string;
+  readonly ssl: boolean;
+  readonly sasl: KafkaSasl | null;
+  /** Where the dead-letter copies of malformed records go; null: nowhere (they are still logged and counted). */
+  readonly deadLetterTopic: string | null;
+  /**
+   * A member that stops heart-beating for this long is evicted and another member takes over.
+   * Kafka's 30 s default is long for a replicator; 10 s keeps failover quick without flapping.
+   */
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly rebalanceTimeoutMs: number;
+  /** How long a fetch waits for data when the topic is idle. */
+  readonly maxWaitTimeMs: number;
+  /** Reconnect backoff (kafkajs retry): first delay and ceiling. Retries never give up. */
+  readonly initialRetryTimeMs: number;
+  readonly maxRetryTimeMs: number;
+  readonly connectionTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+export type KafkaConfigInput = { readonly [K in keyof KafkaConfig]?: KafkaConfig[K] | undefined };
+
+export const defaultKafkaConfig = {
+  clientId: 'talos-cohort-replicator',
+  ssl: false,
+  sasl: null,
+  deadLetterTopic: null,
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1_000,
+  rebalanceTimeoutMs: 20_000,
+  maxWaitTimeMs: 500,
+  initialRetryTimeMs: 300,
+  maxRetryTimeMs: 30_000,
+  connectionTimeoutMs: 3_000,
+  requestTimeoutMs: 30_000,
+} as const satisfies Partial<KafkaConfig>;
+
+/** The environment variable of each setting that has one. */
+export const kafkaEnvironment = {
+  brokers: 'KAFKA_BROKERS',
+  topic: 'KAFKA_TOPIC',
+  groupId: 'KAFKA_GROUP_ID',
+  clientId: 'KAFKA_CLIENT_ID',
+  ssl: 'KAFKA_SSL',
+  deadLetterTopic: 'KAFKA_DEAD_LETTER_TOPIC',
+  saslMechanism: 'KAFKA_SASL_MECHANISM',
+  saslUsername: 'KAFKA_SASL_USERNAME',
+  saslPassword: 'KAFKA_SASL_PASSWORD',
+  sessionTimeoutMs: 'KAFKA_SESSION_TIMEOUT_MS',
+  heartbeatIntervalMs: 'KAFKA_HEARTBEAT_INTERVAL_MS',
+  rebalanceTimeoutMs: 'KAFKA_REBALANCE_TIMEOUT_MS',
+  maxWaitTimeMs: 'KAFKA_MAX_WAIT_TIME_MS',
+} as const;
+
+const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+const BROKER = /^[^\s:,]+:\d{1,5}$/;
+
+function requiredText(key: string, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(key, 'is required');
+  return value.trim();
+}
+
+function topicName(key: string, value: unknown): string {
+  const name = requiredText(key, value);
+  if (!TOPIC.test(name)) throw new ConfigError(key, `must be a Kafka topic name (letters, digits, ".", "_", "-"), got ${JSON.stringify(name)}`);
+  return name;
+}
+
+function milliseconds(key: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ConfigError(key, `must be a positive integer number of milliseconds, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function brokers(value: unknown): string[] {
+  const list = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? (value as unknown[]) : [];
+  const trimmed = list.map((entry) => (typeof entry === 'string' ? entry.trim() : entry)).filter((entry) => entry !== '');
+  if (trimmed.length === 0) throw new ConfigError('brokers', 'is required (host:port[,host:port])');
+  for (const broker of trimmed) {
+    if (typeof broker !== 'string' || !BROKER.test(broker)) throw new ConfigError('brokers', `each broker must be host:port, got ${JSON.stringify(broker)}`);
+  }
+  return trimmed as string[];
+}
+
+function sasl(value: unknown): KafkaSasl | null {
+  if (value === null || value === undefined) return null;
+  const given = value as Partial<KafkaSasl>;
+  const mechanism = String(given.mechanism ?? 'plain').toLowerCase();
+  if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
+    throw new ConfigError('sasl.mechanism', `must be plain, scram-sha-256 or scram-sha-512, got ${JSON.stringify(given.mechanism)}`);
+  }
+  return { mechanism, username: requiredText('sasl.username', given.username), password: requiredText('sasl.password', given.password) };
+}
+
+/** Validates Kafka settings and fills in defaults; throws a ConfigError naming the first bad key. */
+export function resolveKafkaConfig(input: KafkaConfigInput): KafkaConfig {
+  const topic = topicName('topic', input.topic);
+  const deadLetterTopic = input.deadLetterTopic === undefined || input.deadLetterTopic === null || input.deadLetterTopic === '' ? null : topicName('deadLetterTopic', input.deadLetterTopic);
+  if (deadLetterTopic === topic) throw new ConfigError('deadLetterTopic', 'must differ from the certification topic');
+  const config: KafkaConfig = {
+    brokers: brokers(input.brokers),
+    topic,
+    groupId: requiredText('groupId', input.groupId),
+    clientId: input.clientId === undefined ? defaultKafkaConfig.clientId : requiredText('clientId', input.clientId),
+    ssl: input.ssl ?? defaultKafkaConfig.ssl,
+    sasl: sasl(input.sasl),
+    deadLetterTopic,
+    sessionTimeoutMs: milliseconds('sessionTimeoutMs', input.sessionTimeoutMs, defaultKafkaConfig.sessionTimeoutMs),
+    heartbeatIntervalMs: milliseconds('heartbeatIntervalMs', input.heartbeatIntervalMs, defaultKafkaConfig.heartbeatIntervalMs),
+    rebalanceTimeoutMs: milliseconds('rebalanceTimeoutMs', input.rebalanceTimeoutMs, defaultKafkaConfig.rebalanceTimeoutMs),
+    maxWaitTimeMs: milliseconds('maxWaitTimeMs', input.maxWaitTimeMs, defaultKafkaConfig.maxWaitTimeMs),
+    initialRetryTimeMs: milliseconds('initialRetryTimeMs', input.initialRetryTimeMs, defaultKafkaConfig.initialRetryTimeMs),
+    maxRetryTimeMs: milliseconds('maxRetryTimeMs', input.maxRetryTimeMs, defaultKafkaConfig.maxRetryTimeMs),
+    connectionTimeoutMs: milliseconds('connectionTimeoutMs', input.connectionTimeoutMs, defaultKafkaConfig.connectionTimeoutMs),
+    requestTimeoutMs: milliseconds('requestTimeoutMs', input.requestTimeoutMs, defaultKafkaConfig.requestTimeoutMs),
+  };
+  if (config.heartbeatIntervalMs >= config.sessionTimeoutMs) throw new ConfigError('heartbeatIntervalMs', `must be below sessionTimeoutMs (${config.sessionTimeoutMs})`);
+  if (config.maxRetryTimeMs < config.initialRetryTimeMs) throw new ConfigError('maxRetryTimeMs', 'must not be below initialRetryTimeMs');
+  return config;
+}
+
+function envInteger(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d+$/.test(text)) throw new ConfigError(name, `must be a positive integer, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const text = env[name]?.toLowerCase();
+  if (text === undefined || text === '') return undefined;
+  if (['1', 'true', 'yes'].includes(text)) return true;
+  if (['0', 'false', 'no'].includes(text)) return false;
+  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(env[name])}`);
+}
+
+/** The settings the environment gives (unset variables are left out, so flags and defaults apply). */
+export function kafkaConfigFromEnvironment(env: NodeJS.ProcessEnv = process.env): KafkaConfigInput {
+  const e = kafkaEnvironment;
+  const username = env[e.saslUsername];
+  const password = env[e.saslPassword];
+  return {
+    brokers: env[e.brokers] === undefined || env[e.brokers] === '' ? undefined : env[e.brokers]!.split(','),
+    topic: env[e.topic] || undefined,
+    groupId: env[e.groupId] || undefined,
+    clientId: env[e.clientId] || undefined,
+    ssl: envBoolean(env, e.ssl),
+    deadLetterTopic: env[e.deadLetterTopic] || undefined,
+    sasl: username || password ? { mechanism: (env[e.saslMechanism] || 'plain') as SaslMechanism, username: username ?? '', password: password ?? '' } : undefined,
+    sessionTimeoutMs: envInteger(env, e.sessionTimeoutMs),
+    heartbeatIntervalMs: envInteger(env, e.heartbeatIntervalMs),
+    rebalanceTimeoutMs: envInteger(env, e.rebalanceTimeoutMs),
+    maxWaitTimeMs: envInteger(env, e.maxWaitTimeMs),
+  };
+}
+
+/** Flags over environment: every key a flag sets replaces the environment's. */
+export function mergeKafkaInputs(environment: KafkaConfigInput, flags: KafkaConfigInput): KafkaConfigInput {
+  const merged: Record<string, unknown> = { ...environment };
+  for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
+  return merged as KafkaConfigInput;
+}
+
+/** The config as it may be logged: the SASL password never appears. */
+export function describeKafkaConfig(config: KafkaConfig): Record<string, unknown> {
+  return { ...config, sasl: config.sasl ? { mechanism: config.sasl.mechanism, username: config.sasl.username, password: '[redacted]' } : null };
+}

@@ -1,0 +1,201 @@
+/**
+ * The certification topic as a `MessageSource`, read by a kafkajs consumer in a consumer group.
+ *
+ * Ownership: the topic has one partition, so one member of the group owns it and the others
+ * stand by. `ownership` reports when this member gains or loses it. Each subscription to
+ * `batches` is one *turn* of ownership: it receives the records fetched while this member owns
+ * the partition, from the committed offset on, and nothing after ownership is lost; a new turn
+ * needs a new subscription (a fresh replicator that re-reads the snapshot).
+ *
+ * After every rebalance kafkajs starts again from the committed offset, which is at or below
+ * what this turn has already delivered: those records are dropped, so a turn sees each offset
+ * once. If instead the first offset after a rebalance lies beyond what this turn delivered,
+ * another member owned the partition meanwhile and moved on; the turn ends (ownership lost,
+ * then gained again) so the replicator restarts from the persisted snapshot.
+ *
+ * Backpressure: `pause()` stops fetching; `throttle(ms)` makes each batch wait before the next
+ * fetch. Memory held here is at most one fetched batch.
+ */
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { Observable, Subject, type Subscriber } from 'rxjs';
+import type { OwnershipChange, SharedLog } from '../../actors/membership.js';
+import type { MessageSource, RawRecord, Version } from '../../machines/domain.js';
+import type { Logger } from '../logging.js';
+
+export interface KafkaSource extends MessageSource, SharedLog {
+  /** Waits this long after each delivered batch before fetching the next (0: no wait). */
+  throttle(delayMs: number): void;
+  readonly owned: boolean;
+  /** The highest offset delivered in the current turn, for status reporting. */
+  readonly lastDelivered: Version | null;
+}
+
+export interface KafkaSourceOptions {
+  readonly consumer: Consumer;
+  readonly topic: string;
+  readonly logger: Logger;
+  /** First delay between connection attempts; doubles up to `maxRetryTimeMs`. */
+  readonly initialRetryTimeMs?: number;
+  readonly maxRetryTimeMs?: number;
+}
+
+interface Turn {
+  readonly number: number;
+  readonly subscriber: Subscriber<readonly RawRecord[]>;
+  lastDelivered: Version | null;
+  /** Set by a rebalance during the turn: the next batch must continue where the turn left off. */
+  rejoined: boolean;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function toRawRecord(message: KafkaMessage, origin: string): RawRecord {
+  return { offset: message.offset, headers: message.headers as RawRecord['headers'], value: message.value, origin };
+}
+
+export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
+  const { consumer, topic, logger } = options;
+  const ownership = new Subject<OwnershipChange>();
+  let partition: number | null = null;
+  /** Incremented on every gain of ownership; a subscription belongs to the turn current when it was made. */
+  let turnNumber = 0;
+  let turn: Turn | null = null;
+  let throttleMs = 0;
+  let paused = false;
+  let closing = false;
+
+  const lose = (reason: string) => {
+    if (partition === null) return;
+    partition = null;
+    logger.info(`no longer owns ${topic}: ${reason}`);
+    ownership.next({ type: 'lost', reason });
+  };
+  const gain = (owned: number) => {
+    partition = owned;
+    turnNumber += 1;
+    logger.info(`owns ${topic} partition ${owned} (turn ${turnNumber})`);
+    ownership.next({ type: 'gained', partition: owned });
+  };
+
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    const partitions = (payload.memberAssignment as Record<string, number[] | undefined>)[topic] ?? [];
+    if (partitions.length > 1) {
+      ownership.next({ type: 'fatal', error: new Error(`topic ${topic} has ${partitions.length} partitions assigned to one member; a Talos certification topic has exactly one`) });
+      return;
+    }
+    if (partitions.length === 0) lose('the group gave the partition to another member');
+    else if (partition === null) gain(partitions[0]!);
+    else if (turn) turn.rejoined = true;
+  });
+  for (const event of [consumer.events.CRASH, consumer.events.STOP, consumer.events.DISCONNECT] as const) {
+    consumer.on(event, ({ payload }: { payload?: { error?: Error } }) => lose(payload?.error ? `consumer ${event.split('.')[1]}: ${payload.error.message}` : `consumer ${event.split('.')[1]}`));
+  }
+
+  /** Waits (heart-beating) until the current turn has a subscriber; false if fetching should stop. */
+  const awaitTurn = async (payload: EachBatchPayload, number: number): Promise<Turn | null> => {
+    while (payload.isRunning() && !payload.isStale() && partition !== null && number === turnNumber) {
+      if (turn && turn.number === number) return turn;
+      await sleep(20);
+      await payload.heartbeat().catch(() => {});
+    }
+    return null;
+  };
+
+  const eachBatch = async (payload: EachBatchPayload) => {
+    const { batch } = payload;
+    if (batch.topic !== topic || batch.messages.length === 0) return;
+    const current = await awaitTurn(payload, turnNumber);
+    if (!current) return;
+    const origin = `${topic}/${batch.partition}`;
+    const fresh = current.lastDelivered === null ? batch.messages : batch.messages.filter((message) => Number(message.offset) > current.lastDelivered!);
+    if (fresh.length > 0) {
+      const first = Number(fresh[0]!.offset);
+      if (current.rejoined && current.lastDelivered !== null && first > current.lastDelivered + 1) {
+        // Someone else committed past this turn: leave the batch unresolved for the next turn.
+        lose(`another member moved the committed offset to ${first} (this turn had read up to ${current.lastDelivered})`);
+        gain(batch.partition);
+        return;
+      }
+      current.rejoined = false;
+      current.lastDelivered = Number(fresh[fresh.length - 1]!.offset);
+      current.subscriber.next(fresh.map((message) => toRawRecord(message, origin)));
+    }
+    payload.resolveOffset(batch.lastOffset());
+    await payload.heartbeat().catch(() => {});
+    if (throttleMs > 0 && !paused) await sleep(throttleMs);
+  };
+
+  const batches = new Observable<readonly RawRecord[]>((subscriber) => {
+    if (turn && turn.number === turnNumber) {
+      subscriber.error(new Error(`the Kafka source of ${topic} already has a reader for this turn of ownership`));
+      return;
+    }
+    const mine: Turn = { number: turnNumber, subscriber, lastDelivered: null, rejoined: false };
+    turn = mine;
+    // A new turn starts unthrottled and fetching, whatever the previous turn left behind.
+    throttleMs = 0;
+    if (paused) {
+      paused = false;
+      consumer.resume([{ topic }]);
+    }
+    return () => {
+      if (turn === mine) turn = null;
+    };
+  });
+
+  const connect = async () => {
+    let delay = options.initialRetryTimeMs ?? 300;
+    for (;;) {
+      if (closing) return;
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: [topic], fromBeginning: true });
+        await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+        return;
+      } catch (error) {
+        logger.warn(`cannot consume ${topic} yet, retrying in ${delay} ms: ${(error as Error).message}`);
+        await consumer.disconnect().catch(() => {});
+        await sleep(delay * (0.8 + Math.random() * 0.4));
+        delay = Math.min(delay * 2, options.maxRetryTimeMs ?? 30_000);
+      }
+    }
+  };
+
+  return {
+    batches,
+    ownership: ownership.asObservable(),
+    get owned() {
+      return partition !== null;
+    },
+    get lastDelivered() {
+      return turn?.lastDelivered ?? null;
+    },
+    async commit(version: Version) {
+      if (partition === null) throw new Error(`cannot commit offset ${version + 1} of ${topic}: this member does not own the partition`);
+      // Kafka's convention: the committed offset is the next one to read.
+      await consumer.commitOffsets([{ topic, partition, offset: String(version + 1) }]);
+    },
+    pause() {
+      if (paused) return;
+      paused = true;
+      consumer.pause([{ topic }]);
+    },
+    resume() {
+      if (!paused) return;
+      paused = false;
+      consumer.resume([{ topic }]);
+    },
+    throttle(delayMs: number) {
+      throttleMs = Math.max(0, delayMs);
+    },
+    // A turn ends, the consumer stays in the group: `disconnect` is what leaves it.
+    async close() {},
+    connect,
+    async disconnect() {
+      closing = true;
+      lose('disconnecting');
+      await consumer.disconnect();
+      ownership.complete();
+    },
+  };
+}
