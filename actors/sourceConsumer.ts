@@ -65,6 +65,9 @@ export function createSourceConsumer(source: MessageSource, parse: BatchParser) 
         case 'RESUME':
           source.resume();
           return;
+        case 'THROTTLE':
+          source.throttle?.(command.delayMs);
+          return;
         case 'COMMIT':
           void commit(command.version);
           return;

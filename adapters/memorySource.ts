@@ -12,6 +12,8 @@ export interface MemorySource extends MessageSource {
   /** No more records: the stream completes once everything pushed was delivered. */
   end(): void;
   readonly paused: boolean;
+  /** Every wait asked for by `throttle`, in order. */
+  readonly throttles: readonly number[];
   /** Records pushed and not yet delivered. */
   readonly buffered: number;
   /** Every version passed to `commit`, in order. */
@@ -34,10 +36,20 @@ export function createMemorySource(options: MemorySourceOptions = {}): MemorySou
   let completed = false;
   let closed = false;
   let scheduled = false;
+  let throttleMs = 0;
+  const throttles: number[] = [];
 
   const deliver = () => {
     scheduled = false;
-    while (subscriber && !paused && buffer.length > 0) subscriber.next(buffer.shiftMany(maxBatch));
+    while (subscriber && !paused && buffer.length > 0) {
+      subscriber.next(buffer.shiftMany(maxBatch));
+      if (throttleMs > 0 && buffer.length > 0) {
+        // Throttled: the next batch after the wait, like a Kafka source between fetches.
+        scheduled = true;
+        setTimeout(deliver, throttleMs);
+        return;
+      }
+    }
     if (subscriber && ended && buffer.length === 0 && !completed) {
       completed = true;
       subscriber.complete();
@@ -82,6 +94,13 @@ export function createMemorySource(options: MemorySourceOptions = {}): MemorySou
     resume() {
       paused = false;
       schedule();
+    },
+    throttle(delayMs) {
+      throttleMs = delayMs;
+      throttles.push(delayMs);
+    },
+    get throttles() {
+      return throttles;
     },
     async close() {
       closed = true;

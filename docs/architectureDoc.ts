@@ -6,6 +6,7 @@
  */
 import type { AnyStateMachine } from 'xstate';
 import { cohortReplicatorMachine } from '../machines/cohortReplicator.machine.js';
+import { failoverMachine } from '../machines/failover.machine.js';
 import { installerMachine } from '../machines/installer.machine.js';
 import { queueItemMachine } from '../machines/queueItem.machine.js';
 import { replicatorServiceMachine } from '../machines/replicatorService.machine.js';
@@ -30,6 +31,7 @@ export const documentedMachines: readonly DocumentedMachine[] = [
   { key: 'queueItem', source: 'machines/queueItem.machine.ts', machine: queueItemMachine },
   { key: 'installer', source: 'machines/installer.machine.ts', machine: installerMachine },
   { key: 'snapshotPersister', source: 'machines/snapshotPersister.machine.ts', machine: snapshotPersisterMachine },
+  { key: 'failover', source: 'machines/failover.machine.ts', machine: failoverMachine },
 ];
 
 export const ARCHITECTURE_DOC = 'docs/architecture.md';

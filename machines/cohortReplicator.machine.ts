@@ -30,6 +30,8 @@ export type SourceCommand =
   | { readonly type: 'START' }
   | { readonly type: 'PAUSE' }
   | { readonly type: 'RESUME' }
+  /** Wait this long after each batch (backpressure); 0: full speed. */
+  | { readonly type: 'THROTTLE'; readonly delayMs: number }
   | { readonly type: 'COMMIT'; readonly version: Version }
   /** Stop reading; records already read but not delivered are dropped (they will be read again). */
   | { readonly type: 'STOP' }
@@ -131,6 +133,9 @@ export const cohortReplicatorMachine = setup({
     }),
     pauseSource: enqueueActions(({ enqueue }) => enqueue.sendTo('source', { type: 'PAUSE' } satisfies SourceCommand)),
     resumeSource: enqueueActions(({ enqueue }) => enqueue.sendTo('source', { type: 'RESUME' } satisfies SourceCommand)),
+    throttleSource: enqueueActions(({ event, enqueue }) => {
+      if (event.type === 'REPLICATOR.THROTTLE') enqueue.sendTo('source', { type: 'THROTTLE', delayMs: event.delayMs } satisfies SourceCommand);
+    }),
     passOnSourceEnd: enqueueActions(({ enqueue }) => {
       enqueue.assign({ sourceEnded: true });
       enqueue.sendTo('replicator', { type: 'UPSTREAM_ENDED' } satisfies ReplicatorServiceEvent);
@@ -195,6 +200,7 @@ export const cohortReplicatorMachine = setup({
         'SOURCE.RECORDS': { actions: 'forwardRecords' },
         'REPLICATOR.PAUSE': { actions: 'pauseSource' },
         'REPLICATOR.RESUME': { actions: 'resumeSource' },
+        'REPLICATOR.THROTTLE': { actions: 'throttleSource' },
         'SOURCE.ENDED': { actions: 'passOnSourceEnd' },
         'SOURCE.FAILED': { target: 'stopping', actions: 'recordSourceFailure' },
         STOP: 'stopping',

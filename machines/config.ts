@@ -11,6 +11,16 @@ export interface ReplicatorConfig {
   /** Candidates the suffix may hold before the source is paused (resumed below `suffixResumeRatio` of it). */
   readonly suffixCapacity: number;
   readonly suffixResumeRatio: number;
+  /**
+   * Backpressure as in Talos: above this fraction of `suffixCapacity` the source slows down,
+   * waiting between `backpressureMinDelayMs` and `backpressureMaxDelayMs` after each batch (more
+   * the fuller the suffix); if the suffix head then does not move for `backpressureStallMs`
+   * while versions wait for installs, the source pauses until it moves (a critical stop).
+   */
+  readonly backpressureFillThreshold: number;
+  readonly backpressureMinDelayMs: number;
+  readonly backpressureMaxDelayMs: number;
+  readonly backpressureStallMs: number;
   /** How often the source is asked to commit the persisted snapshot's offset. */
   readonly certifierMessageReceiverCommitFreqMs: number;
   /** How often the in-memory snapshot is handed to the persister (Talos prunes the queue on this timer; we prune at once). */
@@ -36,6 +46,10 @@ export const defaultConfig: ReplicatorConfig = {
   channelSize: 10_000,
   suffixCapacity: 10_000,
   suffixResumeRatio: 0.7,
+  backpressureFillThreshold: 0.7,
+  backpressureMinDelayMs: 10,
+  backpressureMaxDelayMs: 100,
+  backpressureStallMs: 200,
   certifierMessageReceiverCommitFreqMs: 10_000,
   statemapQueueCleanupFreqMs: 10_000,
   statemapInstallerThreadpool: 50,
@@ -93,6 +107,10 @@ export function resolveConfig(input: ReplicatorConfigInput = {}): ReplicatorConf
     channelSize: positiveInteger('channelSize', merged.channelSize),
     suffixCapacity: positiveInteger('suffixCapacity', merged.suffixCapacity),
     suffixResumeRatio: ratio('suffixResumeRatio', merged.suffixResumeRatio, { open: true }),
+    backpressureFillThreshold: ratio('backpressureFillThreshold', merged.backpressureFillThreshold, { open: true }),
+    backpressureMinDelayMs: positiveInteger('backpressureMinDelayMs', merged.backpressureMinDelayMs),
+    backpressureMaxDelayMs: positiveInteger('backpressureMaxDelayMs', merged.backpressureMaxDelayMs),
+    backpressureStallMs: positiveInteger('backpressureStallMs', merged.backpressureStallMs),
     certifierMessageReceiverCommitFreqMs: positiveInteger('certifierMessageReceiverCommitFreqMs', merged.certifierMessageReceiverCommitFreqMs),
     statemapQueueCleanupFreqMs: positiveInteger('statemapQueueCleanupFreqMs', merged.statemapQueueCleanupFreqMs),
     statemapInstallerThreadpool: positiveInteger('statemapInstallerThreadpool', merged.statemapInstallerThreadpool),
@@ -103,5 +121,6 @@ export function resolveConfig(input: ReplicatorConfigInput = {}): ReplicatorConf
     enableStats: typeof merged.enableStats === 'boolean' ? merged.enableStats : (() => { throw new ConfigError('enableStats', `must be a boolean, got ${JSON.stringify(merged.enableStats)}`); })(),
     statsFreqMs: positiveInteger('statsFreqMs', merged.statsFreqMs),
   };
+  if (config.backpressureMaxDelayMs < config.backpressureMinDelayMs) throw new ConfigError('backpressureMaxDelayMs', 'must not be below backpressureMinDelayMs');
   return config;
 }

@@ -55,6 +55,8 @@ export interface MessageSource {
   commit(version: Version): Promise<void>;
   pause(): void;
   resume(): void;
+  /** Optional backpressure short of a pause: wait `delayMs` after each batch before reading the next (0: no wait). */
+  throttle?(delayMs: number): void;
   /** Release the source (leave a consumer group, close a file). Called once, after the final commit. */
   close?(): Promise<void>;
 }

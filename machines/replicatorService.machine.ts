@@ -1,20 +1,27 @@
 /**
  * The replicator service (Talos's `replicator_service`): keeps the suffix of candidates and
  * their decisions, and hands the queue each run of contiguous decided versions, in version
- * order, as soon as it forms. It prunes the suffix when the queue reports progress, pauses
- * the source while the suffix is full, and asks for an offset commit only for a snapshot the
+ * order, as soon as it forms. It prunes the suffix when the queue reports progress, applies
+ * Talos's backpressure to the source, and asks for an offset commit only for a snapshot the
  * persister has written.
  *
- * waiting ─START─▶ running { flow: flowing ⇄ paused ; commits: every commit interval }
+ * waiting ─START─▶ running { flow ; commits: every commit interval }
+ *
+ * flow:  flowing ─filling─▶ slowing ─head stalled─▶ stalled ─head moved─▶ slowing
+ *           ▲  ◀─below threshold─┘  └─full─▶ full ─drained─▶ flowing
+ * slowing throttles the source (a wait after each batch, longer the fuller the suffix);
+ * stalled and full pause it. A suffix of undecided candidates never pauses the source: only
+ * reading further (their decisions) can empty it.
  */
 import { enqueueActions, sendParent, setup, type ActorRefFrom } from 'xstate';
+import { slowdownSize, throttleDelayMs, type BackpressureConfig } from './backpressure.js';
 import type { ReplicatorConfig } from './config.js';
 import type { Version } from './domain.js';
 import type { ParsedBatch, RejectedRecord } from './messages.js';
 import type { QueueEntry } from './statemapQueue.js';
 import { Suffix } from './suffix.js';
 
-export type ReplicatorServiceConfig = Pick<ReplicatorConfig, 'suffixCapacity' | 'suffixResumeRatio' | 'certifierMessageReceiverCommitFreqMs'>;
+export type ReplicatorServiceConfig = BackpressureConfig & Pick<ReplicatorConfig, 'certifierMessageReceiverCommitFreqMs'>;
 
 export interface ReplicatorServiceInput {
   readonly config: ReplicatorServiceConfig;
@@ -38,6 +45,8 @@ export type ReplicatorServiceReport =
   | { readonly type: 'REPLICATOR.COMMIT'; readonly version: Version }
   | { readonly type: 'REPLICATOR.PAUSE' }
   | { readonly type: 'REPLICATOR.RESUME' }
+  /** Wait this long after each batch before reading the next (0: read at full speed). */
+  | { readonly type: 'REPLICATOR.THROTTLE'; readonly delayMs: number }
   /** Sent after the last STATEMAPS, so the queue sees it after every version. */
   | { readonly type: 'REPLICATOR.UPSTREAM_ENDED' };
 
@@ -48,6 +57,10 @@ export interface ReplicatorServiceContext {
   readonly persisted: Version | null;
   readonly committed: Version | null;
   readonly rejectedRecords: number;
+  /** The wait after each batch the source was last told (0: none). */
+  readonly throttleMs: number;
+  /** The suffix head when the current stall watch (slowing) or critical stop (stalled) began. */
+  readonly watchedHead: Version;
 }
 
 function editSuffix(context: ReplicatorServiceContext): Suffix {
@@ -73,6 +86,14 @@ export const replicatorServiceMachine = setup({
       const suffix = context.suffix;
       return suffix !== null && (suffix.size < context.config.suffixCapacity * context.config.suffixResumeRatio || suffix.head >= suffix.nextToSend);
     },
+    suffixFilling: ({ context }) => context.suffix !== null && context.suffix.size >= slowdownSize(context.config),
+    belowSlowdown: ({ context }) => context.suffix !== null && context.suffix.size < slowdownSize(context.config),
+    /** Nothing got installed since the watch began, although versions wait for installs. */
+    headStalled: ({ context }) => {
+      const suffix = context.suffix;
+      return suffix !== null && suffix.head === context.watchedHead && suffix.head < suffix.nextToSend;
+    },
+    headMoved: ({ context }) => context.suffix !== null && (context.suffix.head !== context.watchedHead || context.suffix.head >= context.suffix.nextToSend),
   },
   actions: {
     /** Hook for logs and metrics; the composition root provides it. */
@@ -125,12 +146,28 @@ export const replicatorServiceMachine = setup({
       if (event.type !== 'OFFSET_COMMITTED') return;
       if (context.committed === null || event.version > context.committed) enqueue.assign({ committed: event.version });
     }),
+    watchHead: enqueueActions(({ context, enqueue }) => {
+      if (context.suffix) enqueue.assign({ watchedHead: context.suffix.head });
+    }),
+    /** Tells the source the wait for the current fill, when it changed. */
+    adjustThrottle: enqueueActions(({ context, enqueue }) => {
+      const delayMs = context.suffix ? throttleDelayMs(context.config, context.suffix.size) : 0;
+      if (delayMs === context.throttleMs) return;
+      enqueue.assign({ throttleMs: delayMs });
+      enqueue(sendParent({ type: 'REPLICATOR.THROTTLE', delayMs } satisfies ReplicatorServiceReport));
+    }),
+    unthrottle: enqueueActions(({ context, enqueue }) => {
+      if (context.throttleMs === 0) return;
+      enqueue.assign({ throttleMs: 0 });
+      enqueue(sendParent({ type: 'REPLICATOR.THROTTLE', delayMs: 0 } satisfies ReplicatorServiceReport));
+    }),
     pauseSource: sendParent({ type: 'REPLICATOR.PAUSE' } satisfies ReplicatorServiceReport),
     resumeSource: sendParent({ type: 'REPLICATOR.RESUME' } satisfies ReplicatorServiceReport),
     passOnEnd: sendParent({ type: 'REPLICATOR.UPSTREAM_ENDED' } satisfies ReplicatorServiceReport),
   },
   delays: {
     commitInterval: ({ context }) => context.config.certifierMessageReceiverCommitFreqMs,
+    stallWindow: ({ context }) => context.config.backpressureStallMs,
   },
 }).createMachine({
   id: 'replicatorService',
@@ -141,6 +178,8 @@ export const replicatorServiceMachine = setup({
     persisted: null,
     committed: null,
     rejectedRecords: 0,
+    throttleMs: 0,
+    watchedHead: 0,
   }),
   initial: 'waiting',
   states: {
@@ -162,13 +201,40 @@ export const replicatorServiceMachine = setup({
           initial: 'flowing',
           states: {
             flowing: {
-              always: { guard: 'suffixFull', target: 'paused' },
+              always: [
+                { guard: 'suffixFull', target: 'full' },
+                { guard: 'suffixFilling', target: 'slowing' },
+              ],
             },
-            paused: {
-              description: 'Backpressure: the suffix holds suffixCapacity candidates; the source is paused until it drains.',
+            slowing: {
+              description: 'The suffix is above the fill threshold: the source waits after each batch, longer the fuller the suffix.',
+              entry: ['watchHead', 'adjustThrottle'],
+              on: {
+                RECORDS: { actions: ['ingest', 'adjustThrottle'] },
+                INSTALLED_UP_TO: { actions: ['prune', 'adjustThrottle'] },
+              },
+              always: [
+                { guard: 'suffixFull', target: 'full' },
+                { guard: 'belowSlowdown', target: 'flowing', actions: 'unthrottle' },
+              ],
+              after: {
+                stallWindow: [
+                  { guard: 'headStalled', target: 'stalled' },
+                  { target: 'slowing', reenter: true },
+                ],
+              },
+            },
+            stalled: {
+              description: 'Critical stop: the suffix head did not move for backpressureStallMs while versions wait for installs; the source is paused until it moves.',
+              entry: ['watchHead', 'pauseSource'],
+              exit: 'resumeSource',
+              always: { guard: 'headMoved', target: 'slowing' },
+            },
+            full: {
+              description: 'The suffix holds suffixCapacity candidates, some waiting for installs; the source is paused until it drains.',
               entry: 'pauseSource',
               exit: 'resumeSource',
-              always: { guard: 'suffixDrained', target: 'flowing' },
+              always: { guard: 'suffixDrained', target: 'flowing', actions: 'unthrottle' },
             },
           },
         },

@@ -29,11 +29,21 @@ import {
   type ReplicatorServiceReport,
 } from '../../machines/replicatorService.machine.js';
 import type { QueueEntry } from '../../machines/statemapQueue.js';
+import { throttleDelayMs } from '../../machines/backpressure.js';
 import { Coverage, ManualClock, createMachineTestModel, generatePaths, machineModel, replayPath, settle, type ModelSnapshot } from '../support/model.js';
 
 type ServiceSnapshot = SnapshotFrom<typeof replicatorServiceMachine>;
 
-const config: ReplicatorServiceConfig = { suffixCapacity: 2, suffixResumeRatio: 0.5, certifierMessageReceiverCommitFreqMs: 1_000 };
+// Small enough for every backpressure state: slowing from 2 candidates, full at 3, drained below 1.5.
+const config: ReplicatorServiceConfig = {
+  suffixCapacity: 3,
+  suffixResumeRatio: 0.5,
+  backpressureFillThreshold: 0.5,
+  backpressureMinDelayMs: 10,
+  backpressureMaxDelayMs: 100,
+  backpressureStallMs: 200,
+  certifierMessageReceiverCommitFreqMs: 1_000,
+};
 const input: ReplicatorServiceInput = { config, persistentData: true };
 
 // ── The certification log: offsets are versions. ───────────────────────────────────────────────
@@ -58,12 +68,12 @@ const CHUNKS: readonly Chunk[] = [
   { messages: [candidate(1, 'a', [{ PUT: { k: 'a' } }]), candidate(2, 'b', '[{"PUT":{"k":"b"}},{"DEL":{"k":"c"}}]')], rejects: [] },
   // v2 is decided before v1: nothing moves until v1 is.
   { messages: [decision(3, 'b', 2, 'committed', 1), decision(4, 'a', 1, 'committed', 0)], rejects: [] },
-  // v5 has no statemap and is aborted.
-  { messages: [candidate(5, 'c', []), decision(6, 'c', 5, 'aborted', null)], rejects: [] },
-  // v7 re-sends the transaction first certified at v1: it never reaches the queue.
-  { messages: [candidate(7, 'a', [{ PUT: { k: 'a' } }]), decision(8, 'a', 7, 'committed', 1, 1)], rejects: [] },
-  // A malformed record at 9, and a decision for a version that holds no candidate.
-  { messages: [decision(10, 'z', 42, 'committed', 3)], rejects: [{ offset: 9, origin: 'topic:0@9', reason: 'not JSON' }] },
+  // v5 has no statemap and is aborted; v6 commits. Two candidates at once can fill the suffix in one step.
+  { messages: [candidate(5, 'c', []), candidate(6, 'd', [{ PUT: { k: 'd' } }]), decision(7, 'c', 5, 'aborted', null), decision(8, 'd', 6, 'committed', 5)], rejects: [] },
+  // v9 re-sends the transaction first certified at v1: it never reaches the queue.
+  { messages: [candidate(9, 'a', [{ PUT: { k: 'a' } }]), decision(10, 'a', 9, 'committed', 1, 1)], rejects: [] },
+  // A malformed record at 11, and a decision for a version that holds no candidate.
+  { messages: [decision(12, 'z', 42, 'committed', 3)], rejects: [{ offset: 11, origin: 'topic:0@11', reason: 'not JSON' }] },
 ];
 const batchOf = (chunk: Chunk): ParsedBatch => ({
   messages: chunk.messages,
@@ -97,8 +107,10 @@ function expectedEntries(delivered: number): QueueEntry[] {
 // ── Internal event types, read from the machine definition. ────────────────────────────────────
 const commitsWaiting = (replicatorServiceMachine.root.states.running as AnyStateNode).states.commits!.states.waiting as AnyStateNode;
 const COMMIT_TICK = [...commitsWaiting.transitions.keys()].find((type) => type.startsWith('xstate.after.'))!;
+const slowing = (replicatorServiceMachine.root.states.running as AnyStateNode).states.flow!.states.slowing as AnyStateNode;
+const STALL_TICK = [...slowing.transitions.keys()].find((type) => type.startsWith('xstate.after.'))!;
 
-type ModelEvent = ReplicatorServiceEvent | { readonly type: typeof COMMIT_TICK };
+type ModelEvent = ReplicatorServiceEvent | { readonly type: typeof COMMIT_TICK } | { readonly type: typeof STALL_TICK };
 
 interface ServiceEnv {
   /** The last commit the service asked the source for. */
@@ -132,7 +144,7 @@ const logic = machineModel(replicatorServiceMachine, input, {
 });
 const serialize = (state: State) => {
   const { value, context } = state.machine;
-  return JSON.stringify([value, context.suffix, context.persisted, context.committed, context.rejectedRecords, state.env]);
+  return JSON.stringify([value, context.suffix, context.persisted, context.committed, context.rejectedRecords, context.throttleMs, context.watchedHead, state.env]);
 };
 
 const model = createMachineTestModel(logic, {
@@ -149,6 +161,7 @@ const model = createMachineTestModel(logic, {
     if (env.commitAsked > (machine.context.committed ?? 0)) events.push({ type: 'OFFSET_COMMITTED', version: env.commitAsked });
     if (env.delivered === batches.length && !env.ended) events.push({ type: 'UPSTREAM_ENDED' });
     events.push({ type: COMMIT_TICK });
+    if (machine.matches({ running: { flow: 'slowing' } })) events.push({ type: STALL_TICK });
     return events;
   },
 });
@@ -180,11 +193,13 @@ test('replicator service: a path to every state of the model replays on the real
     let sentSoFar: QueueEntry[] = [];
     let lastCommit = 0;
     let paused = false;
+    let throttle = 0;
     let ended = false;
     await replayPath(logic, path, serialize, {
       start: () => void real.actor.start(),
       exec: async (event) => {
         if (event.type === COMMIT_TICK) assert.equal(real.clock.fire((e) => e?.type === COMMIT_TICK), config.certifierMessageReceiverCommitFreqMs);
+        else if (event.type === STALL_TICK) assert.equal(real.clock.fire((e) => e?.type === STALL_TICK), config.backpressureStallMs);
         else real.service().send(event);
         await settle();
       },
@@ -192,7 +207,7 @@ test('replicator service: a path to every state of the model replays on the real
         const snapshot = real.service().getSnapshot() as ServiceSnapshot;
         const { context } = snapshot;
         assert.deepEqual(snapshot.value, expected.machine.value);
-        const project = (c: ServiceSnapshot['context']) => JSON.stringify([c.suffix, c.persisted, c.committed, c.rejectedRecords]);
+        const project = (c: ServiceSnapshot['context']) => JSON.stringify([c.suffix, c.persisted, c.committed, c.rejectedRecords, c.throttleMs, c.watchedHead]);
         assert.equal(project(context), project(expected.machine.context));
         const reports = real.reports().slice(seen) as ReplicatorServiceReport[];
         seen = real.reports().length;
@@ -211,8 +226,14 @@ test('replicator service: a path to every state of the model replays on the real
               break;
             case 'REPLICATOR.PAUSE':
               assert.ok(!paused, 'PAUSE and RESUME alternate');
-              assert.ok(context.suffix!.size >= config.suffixCapacity, 'paused only when the suffix is full');
+              assert.ok(
+                context.suffix!.size >= config.suffixCapacity || (snapshot.matches({ running: { flow: 'stalled' } }) && context.suffix!.size >= 2),
+                'paused only when the suffix is full, or above the fill threshold with its head stalled',
+              );
               paused = true;
+              break;
+            case 'REPLICATOR.THROTTLE':
+              throttle = report.delayMs;
               break;
             case 'REPLICATOR.RESUME':
               assert.ok(paused, 'PAUSE and RESUME alternate');
@@ -227,9 +248,11 @@ test('replicator service: a path to every state of the model replays on the real
         assert.deepEqual(sentSoFar, expectedEntries(expected.env.delivered));
         assert.ok((context.committed ?? 0) <= lastCommit, 'committed only what was asked for');
         if (snapshot.matches('running')) {
-          assert.equal(snapshot.matches({ running: { flow: 'paused' } }), paused);
+          assert.equal(snapshot.matches({ running: { flow: 'full' } }) || snapshot.matches({ running: { flow: 'stalled' } }), paused);
           const suffix = context.suffix!;
           if (paused) assert.ok(suffix.head < suffix.nextToSend, 'never paused while the suffix only holds undecided candidates');
+          if (snapshot.matches({ running: { flow: 'flowing' } })) assert.equal(throttle, 0, 'a flowing source is not throttled');
+          if (snapshot.matches({ running: { flow: 'slowing' } })) assert.equal(throttle, throttleDelayMs(config, suffix.size), 'a slowing source waits for the fill it has');
         }
         assert.equal(context.rejectedRecords, CHUNKS.slice(0, expected.env.delivered).reduce((n, c) => n + c.rejects.length, 0) + (expected.env.delivered >= 5 ? 1 : 0));
       },
@@ -241,6 +264,6 @@ test('replicator service: a path to every state of the model replays on the real
 test('replicator service: the generated paths reach every state and take every transition', (t) => {
   t.diagnostic(coverage.summary());
   assert.deepEqual(coverage.missing(), { states: [], transitions: [] });
-  assert.equal(coverage.states.size, 8);
-  assert.equal(coverage.transitions.size, 9);
+  assert.equal(coverage.states.size, 10);
+  assert.equal(coverage.transitions.size, 17);
 });

@@ -154,6 +154,34 @@ test('backpressure: with a small suffix and a slow installer the source is pause
   assert.equal(cohort.persisted, n);
 });
 
+test('backpressure as in Talos: the source slows down above the fill threshold, stops while installs stall, and resumes when they move', { timeout: 30_000 }, async () => {
+  const gates = new Map<number, Gate>();
+  const gateOf = (version: number) => gates.get(version) ?? gates.set(version, gate()).get(version)!;
+  // 30 independent versions; version 1's install hangs, so the snapshot (and the suffix head) cannot move.
+  const { cohort, run } = start(independentLog(30), {
+    maxBatch: 2,
+    config: { suffixCapacity: 20, suffixResumeRatio: 0.5, backpressureFillThreshold: 0.25, backpressureMinDelayMs: 5, backpressureMaxDelayMs: 40, backpressureStallMs: 50, channelSize: 2 },
+    cohort: { installGate: (version) => (version === 1 ? gateOf(1).promise : Promise.resolve()) },
+  });
+  await until(() => run.source.paused, 'the source is paused once the head has not moved for backpressureStallMs');
+  const replicator = run.actor.getSnapshot().children.replicator!.getSnapshot() as { value: unknown; context: { suffix: { size: number } } };
+  assert.deepEqual(replicator.value, { running: { flow: 'stalled', commits: 'waiting' } });
+  const throttles = [...run.source.throttles];
+  assert.ok(throttles.length > 0 && throttles[0]! >= 5, `the source was slowed down first (waits asked for: ${throttles.join(', ')})`);
+  assert.ok(throttles.every((delay, i) => i === 0 || delay >= throttles[i - 1]!), `the wait grows as the suffix fills: ${throttles.join(', ')}`);
+  assert.ok(throttles.every((delay) => delay <= 40), 'never more than backpressureMaxDelayMs');
+  assert.ok(replicator.context.suffix.size < 20, 'a stall stops the source before the suffix is full');
+  const buffered = run.source.buffered;
+  await settle();
+  assert.equal(run.source.buffered, buffered, 'nothing is read while stopped');
+  gateOf(1).open();
+  const output = await finished(run);
+  assert.equal(output.outcome, 'stopped');
+  assert.equal(run.source.paused, false, 'resumed once installs moved');
+  assert.equal(run.source.throttles.at(-1), 0, 'and back to full speed once the suffix drained');
+  assert.deepEqual(installedVersions(cohort), independentLog(30).filter((r) => r.headers.messageType === 'Candidate').map((r) => Number(r.offset)));
+});
+
 test('backpressure: a decision record right after the last installed version does not keep the source paused forever', { timeout: 30_000 }, async () => {
   // Regression: suffixCapacity 2, one record per batch:
   // C1, D2(1): 1 is sent; offset 2 is a hole. C3: 2 candidates, head 1 < nextToSend 3 -> pause.

@@ -304,6 +304,7 @@ export class CohortRun {
         this.resumes += 1;
         source.resume();
       },
+      throttle: (delayMs) => source.throttle?.(delayMs),
       close: async () => {
         await source.close?.();
       },
