@@ -96,6 +96,8 @@ export const failoverMachine = setup({
   on: {
     'MEMBERSHIP.OWNED': { actions: 'markOwned' },
     'MEMBERSHIP.LOST': { actions: 'markLost' },
+    // Wherever it arrives (stopping, leaving), a fatal error decides the outcome.
+    'MEMBERSHIP.FATAL': { actions: 'recordFatal' },
   },
   initial: 'standby',
   states: {
@@ -140,7 +142,6 @@ export const failoverMachine = setup({
         },
         stopping: {
           entry: 'stopReplicator',
-          on: { 'MEMBERSHIP.FATAL': { actions: 'recordFatal' } },
         },
       },
     },
