@@ -1,7 +1,7 @@
 /**
  * A message source over an NDJSON certification log (the project's envelope or `kcat -J`
  * lines). Lines that are not records at all are handed to `onReject` with their line number;
- * pause/resume hold reading. A file has no offsets to commit: the persisted snapshot is what
+ * pause/resume hold reading; throttle waits between batches. A file has no offsets to commit: the persisted snapshot is what
  * makes a second run skip what the first installed.
  */
 import type { MessageSource, Version } from '../../machines/domain.js';
@@ -16,10 +16,12 @@ export function createFileSource(path: string, options: { batchSize?: number; on
   let paused = false;
   let wake: (() => void) | null = null;
   let committed: Version | null = null;
+  let throttleMs = 0;
   const batches = ndjsonLogBatches(path, {
     batchSize: options.batchSize ?? 1000,
     ...(options.onReject ? { onReject: options.onReject } : {}),
-    gate: () => (paused ? new Promise<void>((resolve) => (wake = resolve)) : undefined),
+    gate: () =>
+      paused ? new Promise<void>((resolve) => (wake = resolve)) : throttleMs > 0 ? new Promise<void>((resolve) => setTimeout(resolve, throttleMs)) : undefined,
   });
   return {
     batches,
@@ -34,6 +36,9 @@ export function createFileSource(path: string, options: { batchSize?: number; on
       const resume = wake;
       wake = null;
       resume?.();
+    },
+    throttle(delayMs) {
+      throttleMs = delayMs;
     },
     get committed() {
       return committed;
