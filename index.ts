@@ -13,3 +13,5 @@ export { statemapQueueMachine } from './machines/statemapQueue.machine.js';
 export { queueItemMachine } from './machines/queueItem.machine.js';
 export { installerMachine } from './machines/installer.machine.js';
 export { snapshotPersisterMachine } from './machines/snapshotPersister.machine.js';
+export { Replicator, resolveSdkSettings, type ReplicatorOptions, type ResolvedSdkSettings } from './adapters/sdk/replicator.js';
+export { SdkErrorKind, TalosSdkError, type JsKafkaConfig, type JsReplicatorConfig, type JsCohortOtelConfig, type JsStatemapItem, type JsStatemapAndSnapshot } from './adapters/sdk/talosSdkTypes.js';
