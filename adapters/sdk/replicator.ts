@@ -116,6 +116,38 @@ function requireFunction(name: string, value: unknown): void {
   if (typeof value !== 'function') throw new TalosSdkError(SdkErrorKind.Internal, `Replicator.run: ${name} must be a function, got ${value === null ? 'null' : typeof value}`);
 }
 
+export interface AdaptedSdkCallbacks {
+  readonly installer: Installer;
+  readonly snapshotStore: SnapshotStore;
+  /** True for SDK 0.2's `run(getSnapshot, install)`: the install callback writes the snapshot, `updateSnapshot` does nothing. */
+  readonly legacy: boolean;
+}
+
+/** The SDK's callbacks as this package's Installer and SnapshotStore. Throws a TalosSdkError if one is not a function. */
+export function adaptSdkCallbacks(
+  getSnapshotCallback: GetSnapshotCallback,
+  ...callbacks: [StatemapInstallerCallback] | [UpdateSnapshotCallback, StatemapInstallerCallback]
+): AdaptedSdkCallbacks {
+  // By the number of arguments, so that a third argument that is undefined by mistake is reported, not taken for SDK 0.2's form.
+  const legacy = callbacks.length === 1;
+  requireFunction('getSnapshotCallback', getSnapshotCallback);
+  if (legacy) requireFunction('statemapInstallerCallback', callbacks[0]);
+  else {
+    requireFunction('updateSnapshotCallback', callbacks[0]);
+    requireFunction('statemapInstallerCallback', callbacks[1]);
+  }
+  const install = (legacy ? callbacks[0] : callbacks[1]) as StatemapInstallerCallback;
+  const updateSnapshot = legacy ? null : (callbacks[0] as UpdateSnapshotCallback);
+  return {
+    installer: { install: (statemaps, version) => install(toJsStatemapAndSnapshot(statemaps, version)) },
+    snapshotStore: {
+      getSnapshot: () => getSnapshotCallback(),
+      updateSnapshot: updateSnapshot ? (version) => updateSnapshot(version) : async () => {},
+    },
+    legacy,
+  };
+}
+
 export class Replicator {
   /** Validates the SDK's configs (the SDK's init only stores them); nothing connects before `run`. */
   static async init(kafkaConfig: JsKafkaConfig, config: JsReplicatorConfig, options: ReplicatorOptions = {}): Promise<Replicator> {
@@ -154,29 +186,17 @@ export class Replicator {
   run(getSnapshotCallback: GetSnapshotCallback, updateSnapshotCallback: UpdateSnapshotCallback, statemapInstallerCallback: StatemapInstallerCallback): Promise<void>;
   /** SDK 0.2's form: `install` also writes the snapshot, in the same database transaction. */
   run(getSnapshotCallback: GetSnapshotCallback, statemapInstallerCallback: StatemapInstallerCallback): Promise<void>;
-  run(getSnapshotCallback: GetSnapshotCallback, second: UpdateSnapshotCallback | StatemapInstallerCallback, third?: StatemapInstallerCallback): Promise<void> {
+  run(getSnapshotCallback: GetSnapshotCallback, ...callbacks: [StatemapInstallerCallback] | [UpdateSnapshotCallback, StatemapInstallerCallback]): Promise<void> {
     if (this.#running) return Promise.reject(new TalosSdkError(SdkErrorKind.Internal, 'Replicator.run was already called on this replicator; create another with Replicator.init'));
-    this.#running = this.#run(getSnapshotCallback, second, third);
+    this.#running = this.#run(getSnapshotCallback, callbacks);
     return this.#running;
   }
 
-  async #run(getSnapshotCallback: GetSnapshotCallback, second: UpdateSnapshotCallback | StatemapInstallerCallback, third: StatemapInstallerCallback | undefined): Promise<void> {
-    const legacy = third === undefined;
-    requireFunction('getSnapshotCallback', getSnapshotCallback);
-    requireFunction(legacy ? 'statemapInstallerCallback' : 'updateSnapshotCallback', second);
-    if (!legacy) requireFunction('statemapInstallerCallback', third);
-    const install = (legacy ? second : third) as StatemapInstallerCallback;
-    const updateSnapshot = legacy ? null : (second as UpdateSnapshotCallback);
+  async #run(getSnapshotCallback: GetSnapshotCallback, callbacks: [StatemapInstallerCallback] | [UpdateSnapshotCallback, StatemapInstallerCallback]): Promise<void> {
+    const { installer, snapshotStore, legacy } = adaptSdkCallbacks(getSnapshotCallback, ...callbacks);
     if (legacy) this.logger.info('Replicator.run(getSnapshot, install): the install callback writes the snapshot (SDK 0.2); the offset is committed up to the installed snapshot');
     if (this.#stopRequested) return;
 
-    const installer: Installer = {
-      install: (statemaps, version) => install(toJsStatemapAndSnapshot(statemaps, version)),
-    };
-    const snapshotStore: SnapshotStore = {
-      getSnapshot: () => getSnapshotCallback(),
-      updateSnapshot: updateSnapshot ? (version) => updateSnapshot(version) : async () => {},
-    };
     let replicator: KafkaReplicator;
     try {
       replicator = createKafkaReplicator({

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import { ConfigError } from '../../machines/config.js';
 import { InstallFailedError, SourceFailedError } from '../../machines/errors.js';
 import { silentLogger } from '../../adapters/logging.js';
-import { Replicator, resolveSdkSettings, sdkErrorKindOf, toJsStatemapAndSnapshot } from '../../adapters/sdk/replicator.js';
+import { Replicator, adaptSdkCallbacks, resolveSdkSettings, sdkErrorKindOf, toJsStatemapAndSnapshot } from '../../adapters/sdk/replicator.js';
 import { closestName, kafkaConfigFromSdk, replicatorConfigFromSdk } from '../../adapters/sdk/talosSdkConfig.js';
-import { SdkErrorKind, TalosSdkError, type JsKafkaConfig, type JsReplicatorConfig } from '../../adapters/sdk/talosSdkTypes.js';
+import { SdkErrorKind, TalosSdkError, type JsKafkaConfig, type JsReplicatorConfig, type JsStatemapAndSnapshot } from '../../adapters/sdk/talosSdkTypes.js';
 
 const KAFKA_CONFIG: JsKafkaConfig = {
   brokers: ['127.0.0.1:9092'],
@@ -265,6 +265,48 @@ test('run checks its callbacks, runs once, and resolves at once when stopped bef
 
   const stopped = await Replicator.init({ ...KAFKA_CONFIG, brokers: ['127.0.0.1:1'] }, REPLICATOR_CONFIG, { logger: silentLogger });
   await stopped.stop();
-  await stopped.run(async () => 0, async () => {}, async () => {});
+  // Inline callbacks get their parameter types from run's signature, as with the SDK (noImplicitAny).
+  await stopped.run(
+    async () => 0,
+    async (version) => assert.equal(typeof version.toFixed, 'function'),
+    async (data) => assert.ok(data.statemap.every((item) => item.version === data.version)),
+  );
   assert.equal(stopped.kafkaReplicator, null);
+  const stoppedLegacy = await Replicator.init({ ...KAFKA_CONFIG, brokers: ['127.0.0.1:1'] }, REPLICATOR_CONFIG, { logger: silentLogger });
+  await stoppedLegacy.stop();
+  await stoppedLegacy.run(async () => 0, async ({ statemap, version }) => assert.ok(statemap.length >= 0 && version >= 0));
+});
+
+test("the SDK's callbacks become the Installer and SnapshotStore; install's rejection reaches the pipeline (which retries)", async () => {
+  const calls: string[] = [];
+  const { installer, snapshotStore, legacy } = adaptSdkCallbacks(
+    async () => 41,
+    async (version: number) => void calls.push(`updateSnapshot ${version}`),
+    async (data: JsStatemapAndSnapshot) => {
+      calls.push(`install ${JSON.stringify(data)}`);
+      if (data.version === 43) throw new Error('deadlock');
+    },
+  );
+  assert.equal(legacy, false);
+  assert.equal(await snapshotStore.getSnapshot(), 41);
+  await installer.install([{ action: 'SET', version: 42, safepoint: null, payload: { k: 1 } }], 42);
+  await assert.rejects(installer.install([], 43), /deadlock/);
+  await snapshotStore.updateSnapshot(42);
+  assert.deepEqual(calls, ['install {"statemap":[{"action":"SET","version":42,"payload":{"k":1}}],"version":42}', 'install {"statemap":[],"version":43}', 'updateSnapshot 42']);
+});
+
+test("SDK 0.2's run(getSnapshot, install) is accepted: install writes the snapshot, updateSnapshot does nothing", async () => {
+  const installed: number[] = [];
+  const { installer, snapshotStore, legacy } = adaptSdkCallbacks(async () => 0, async ({ version }: JsStatemapAndSnapshot) => void installed.push(version));
+  assert.equal(legacy, true);
+  await installer.install([], 5);
+  await snapshotStore.updateSnapshot(5);
+  assert.deepEqual(installed, [5]);
+});
+
+test('a third argument that is undefined by mistake is reported, not taken for the two-callback form', () => {
+  assert.throws(
+    () => adaptSdkCallbacks(async () => 0, async () => {}, undefined as never),
+    (error: unknown) => error instanceof TalosSdkError && /statemapInstallerCallback must be a function, got undefined/.test(error.message),
+  );
 });
