@@ -217,7 +217,11 @@ export class Replicator {
     } catch (error) {
       throw toSdkError(error);
     }
-    if (output.outcome === 'failed') throw toSdkError(output.error ?? new Error('the replicator failed'));
+    if (output.outcome === 'failed') {
+      const error = output.error ?? new Error('the replicator failed');
+      // An error that is not the last turn's came from the consumer group membership: Kafka.
+      throw toSdkError(error, error === output.lastTurn?.error ? sdkErrorKindOf(error) : SdkErrorKind.Messaging);
+    }
   }
 
   /**

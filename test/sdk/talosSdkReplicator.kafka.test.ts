@@ -9,9 +9,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import kafkajs from 'kafkajs';
+import { InstallFailedError } from '../../machines/errors.js';
 import type { Logger } from '../../adapters/logging.js';
 import { Replicator } from '../../adapters/sdk/replicator.js';
-import type { JsKafkaConfig, JsReplicatorConfig, JsStatemapAndSnapshot } from '../../adapters/sdk/talosSdkTypes.js';
+import { SdkErrorKind, TalosSdkError, type JsKafkaConfig, type JsReplicatorConfig, type JsStatemapAndSnapshot } from '../../adapters/sdk/talosSdkTypes.js';
 import { expectedEndState, generateCertificationLog, initialAccounts, type CertifierOptions } from '../../adapters/workload/certifier.js';
 import { FAST_MOCK_CLIENT_CONFIG, mockKafkaForTest } from '../support/kafka/mockBroker.js';
 import { createLogProducer } from '../support/kafka/produceLog.js';
@@ -226,4 +227,57 @@ test('a Talos JS SDK replicator program runs unchanged on a real Kafka broker: e
   assert.deepEqual(state.calls.slice(callsBefore).map((call) => call.version), [next], 'only the new version is installed after the restart');
   assert.deepEqual(bank.accounts.get(from!.name), { cents: from!.balanceCents - 100, version: next });
   assert.deepEqual(bank.accounts.get(to!.name), { cents: to!.balanceCents + 100, version: next });
+});
+
+test('an install callback that keeps failing ends run() with a TalosSdkError of kind Persistence once maxInstallAttempts is used up', { timeout: 60_000 }, async (t) => {
+  const kafka = await mockKafkaForTest(t, { topics: [TOPIC] });
+  if (!kafka) return;
+  const producer = await createLogProducer(kafka.bootstrap, TOPIC);
+  t.after(() => producer.close());
+  await producer.send([candidateRecord(0, null), candidateRecord(1), decisionRecord(2, 1, { safepoint: 0 })]);
+
+  const kafkaConfig: JsKafkaConfig = {
+    brokers: kafka.brokers,
+    topic: TOPIC,
+    clientId: 'cohort-replicator-js',
+    groupId: 'sdk-failing-cohort',
+    username: '',
+    password: '',
+    producerConfigOverrides: {},
+    consumerConfigOverrides: { 'session.timeout.ms': '4000', 'heartbeat.interval.ms': '300', 'fetch.wait.max.ms': '100' },
+  };
+  const replicatorConfig: JsReplicatorConfig = {
+    enableStats: false,
+    channelSize: 1000,
+    suffixCapacity: 1000,
+    certifierMessageReceiverCommitFreqMs: 200,
+    statemapQueueCleanupFreqMs: 100,
+    statemapInstallerThreadpool: 2,
+  };
+  const logLines: string[] = [];
+  const replicator = await Replicator.init(kafkaConfig, replicatorConfig, {
+    logger: collectingLogger(logLines),
+    config: { maxInstallAttempts: 3, installRetry: { initialDelayMs: 10, maxDelayMs: 20 } },
+  });
+  t.after(() => replicator.stop());
+  let attempts = 0;
+  await assert.rejects(
+    replicator.run(
+      async () => 0,
+      async () => {},
+      async () => {
+        attempts++;
+        throw new Error('relation "bank_accounts" does not exist');
+      },
+    ),
+    (error: unknown) => {
+      assert.ok(error instanceof TalosSdkError, String(error));
+      assert.equal(error.kind, SdkErrorKind.Persistence);
+      assert.match(error.message, /version 1 could not be installed after 3 attempts: relation "bank_accounts" does not exist/);
+      assert.ok(error.cause instanceof InstallFailedError);
+      return true;
+    },
+  );
+  assert.equal(attempts, 3);
+  assert.ok(logLines.some((line) => line.startsWith('warn install of version 1 failed (attempt 1)')), logLines.join('\n'));
 });
