@@ -19,3 +19,5 @@ export { createKafkaSource, type KafkaSource, type KafkaSourceOptions } from './
 export { resolveKafkaConfig, defaultKafkaConfig, kafkaEnvironment, type KafkaConfig, type KafkaConfigInput } from './adapters/kafka/kafkaConfig.js';
 export { DEAD_LETTER_HEADERS } from './adapters/kafka/deadLetter.js';
 export { failoverMachine, type FailoverOutput } from './machines/failover.machine.js';
+export { Replicator, resolveSdkSettings, type ReplicatorOptions, type ResolvedSdkSettings } from './adapters/sdk/replicator.js';
+export { SdkErrorKind, TalosSdkError, type JsKafkaConfig, type JsReplicatorConfig, type JsCohortOtelConfig, type JsStatemapItem, type JsStatemapAndSnapshot } from './adapters/sdk/talosSdkTypes.js';
