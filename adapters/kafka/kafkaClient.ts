@@ -42,6 +42,9 @@ export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig): Consumer
     heartbeatInterval: config.heartbeatIntervalMs,
     rebalanceTimeout: config.rebalanceTimeoutMs,
     maxWaitTimeInMs: config.maxWaitTimeMs,
+    // One partition: each fetch may bring a few MB, so a backlog is read in few round trips.
+    maxBytesPerPartition: 4 * 1024 * 1024,
+    maxBytes: 8 * 1024 * 1024,
     // Offsets are committed by the replicator (only persisted snapshots), never by kafkajs.
     allowAutoTopicCreation: false,
     retry: {

@@ -269,8 +269,7 @@ function missingPackages(): string[] {
   return missing;
 }
 
-async function provisionBinary(): Promise<string> {
-  const source = mockBrokerSourcePath();
+async function provisionBinary(source: string, name: string): Promise<string> {
   if (!existsSync(source)) throw new Error(`${LOG_PREFIX} C host source not found at ${source}`);
   const dir = await cacheDir();
 
@@ -286,7 +285,7 @@ async function provisionBinary(): Promise<string> {
     const hash = createHash('sha256');
     hash.update(await readFile(source));
     for (const h of [RDKAFKA_HEADER, RDKAFKA_MOCK_HEADER]) hash.update(readFileSync(h));
-    const binary = join(dir, `mock-broker-${hash.digest('hex').slice(0, 16)}`);
+    const binary = join(dir, `${name}-${hash.digest('hex').slice(0, 16)}`);
     if (existsSync(binary)) return binary;
 
     console.error(`${LOG_PREFIX} compiling ${source} -> ${binary}`);
@@ -310,11 +309,22 @@ let binaryPromise: Promise<string> | undefined;
  * compiling on first use. Throws KafkaUnavailableError when that is impossible.
  */
 export function ensureMockKafkaBinary(): Promise<string> {
-  binaryPromise ??= provisionBinary().catch((e: unknown) => {
+  binaryPromise ??= provisionBinary(mockBrokerSourcePath(), 'mock-broker').catch((e: unknown) => {
     binaryPromise = undefined;
     throw e;
   });
   return binaryPromise;
+}
+
+let producerPromise: Promise<string> | undefined;
+
+/** The compiled `log-producer` (test/support/kafka/log-producer.c): a librdkafka producer for benchmarks. */
+export function ensureLogProducerBinary(): Promise<string> {
+  producerPromise ??= provisionBinary(join(repoRoot(), 'test', 'support', 'kafka', 'log-producer.c'), 'log-producer').catch((e: unknown) => {
+    producerPromise = undefined;
+    throw e;
+  });
+  return producerPromise;
 }
 
 // ---------------------------------------------------------------------------
