@@ -51,7 +51,7 @@ export const METRICS = {
   persisted: d('repl_snapshot_persisted', 'gauge', 'version', false, 'The snapshot last written by updateSnapshot.'),
   committed: d('repl_offset_committed', 'gauge', 'offset', false, 'The offset last committed to the source.'),
   lastOffset: d('repl_last_offset_seen', 'gauge', 'offset', false, 'The highest offset read from the source.'),
-  lag: d('repl_lag', 'gauge', 'offsets', false, 'Offsets read but not yet covered by the in-memory snapshot (last offset seen minus snapshot).'),
+  lag: d('repl_lag', 'gauge', 'offsets', false, 'Offsets read past the in-memory snapshot (last offset seen minus snapshot); 0 once every candidate read is installed.'),
   suffixSize: d('repl_suffix_size', 'gauge', 'tx', false, 'Candidates held in the suffix.'),
   backpressure: d('repl_backpressure_level', 'gauge', '1', false, 'Backpressure level: 0 none, 1 slowing, 2 critical.'),
   sourcePaused: d('repl_source_paused', 'gauge', '1', false, '1 while the source is paused because the suffix is full.'),
@@ -111,7 +111,12 @@ export class ReplicatorMetrics {
   }
 
   #add(meter: Meter, sample: () => GaugeSample | null): void {
-    const counter = (m: MetricDescriptor) => meter.createCounter(m.name, { unit: m.unit, description: m.description });
+    const counter = (m: MetricDescriptor) => {
+      const instrument = meter.createCounter(m.name, { unit: m.unit, description: m.description });
+      // Start every series at 0, so a dashboard sees "no errors yet" rather than no data.
+      instrument.add(0, NO_ATTRIBUTES);
+      return instrument;
+    };
     const histogram = (m: MetricDescriptor) =>
       meter.createHistogram(m.name, { unit: m.unit, description: m.description, advice: { explicitBucketBoundaries: LATENCY_BUCKETS_MS } });
     this.#sets.push({

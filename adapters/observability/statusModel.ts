@@ -50,7 +50,7 @@ export interface ReplicatorStatus {
   readonly snapshot: { readonly inMemory: Version | null; readonly persisted: Version | null };
   readonly committedOffset: Version | null;
   readonly lastOffsetSeen: Version | null;
-  /** Offsets read but not covered by the in-memory snapshot yet. */
+  /** Offsets read past the in-memory snapshot (last offset seen − snapshot); 0 once every candidate read is installed. */
   readonly lag: number | null;
   readonly queue: QueueStatus | null;
   readonly suffix: { readonly size: number; readonly head: Version; readonly nextToSend: Version } | null;
@@ -179,7 +179,7 @@ export class StatusModel {
       snapshot: { inMemory, persisted: rootContext.persisted ?? null },
       committedOffset: rootContext.committed ?? null,
       lastOffsetSeen,
-      lag: lastOffsetSeen !== null && inMemory !== null ? Math.max(0, lastOffsetSeen - inMemory) : null,
+      lag: this.#lag(lastOffsetSeen, inMemory, suffix, queue),
       queue,
       suffix: suffix ? { size: suffix.size, head: suffix.head, nextToSend: suffix.nextToSend } : null,
       backpressure: { level: backpressureLevelOf(replicatorContext), sourcePaused: this.#sourcePaused() },
@@ -192,6 +192,16 @@ export class StatusModel {
       // The error that ended the replicator outranks the last warning.
       lastError: rootError !== null && lastError?.message !== rootError ? { level: 'error', message: rootError, at: lastError?.at ?? new Date().toISOString() } : lastError,
     };
+  }
+
+  /**
+   * Offsets read past the snapshot, or 0 once every candidate read is installed (the decisions
+   * after the last candidate are never covered by a snapshot, but leave nothing to do).
+   */
+  #lag(lastOffsetSeen: Version | null, snapshot: Version | null, suffix: SuffixLike | null, queue: QueueStatus | null): number | null {
+    if (lastOffsetSeen === null || snapshot === null) return null;
+    const allInstalled = queue !== null && queue.size === 0 && suffix !== null && suffix.nextToSend > suffix.lastOffset;
+    return allInstalled ? 0 : Math.max(0, lastOffsetSeen - snapshot);
   }
 
   #queueData(): QueueLike | null {
