@@ -35,6 +35,14 @@ function port(name: string) {
   };
 }
 
+function milliseconds(name: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value) || parsed < 1 || !Number.isSafeInteger(parsed)) throw new InvalidArgumentError(`${name} must be a positive number of milliseconds, got "${value}"`);
+    return parsed;
+  };
+}
+
 /** Adds the flags to a command (returns it, for chaining). */
 export function addObservabilityOptions(command: Command): Command {
   return command
@@ -42,7 +50,7 @@ export function addObservabilityOptions(command: Command): Command {
     .option('--status-port <port>', 'serve the status page, /status, /health and /metrics on localhost at this port (0: any free port; env STATUS_PORT)', port('--status-port'))
     .option('--status-host <host>', 'address for the status server (default 127.0.0.1; env STATUS_HOST)')
     .option('--stats', 'log a one-line replicator summary periodically (enableStats)')
-    .option('--stats-interval <ms>', 'milliseconds between --stats lines', port('--stats-interval'), 5000);
+    .option('--stats-interval <ms>', 'milliseconds between --stats lines', milliseconds('--stats-interval'), 5000);
 }
 
 /** The flags as commander parses them. */

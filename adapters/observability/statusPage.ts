@@ -39,7 +39,7 @@ const PAGE = String.raw`<!doctype html>
   #reasons { color: #7a4d00; background: #fff6e0; border-color: #f3d48b; }
   #reasons:empty, #error[hidden], #reasons[hidden] { display: none; }
   #error { color: #7c1d1d; background: #fdecec; border-color: #f0b4b4; white-space: pre-wrap; word-break: break-word; }
-  .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 10px; }
+  .tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(135px, 1fr)); gap: 10px; }
   .tile { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; }
   .tile .label { font-size: 11px; color: var(--muted); text-transform: uppercase; letter-spacing: .05em; }
   .tile .value { font-size: 22px; font-weight: 650; font-variant-numeric: tabular-nums; margin-top: 2px; }
