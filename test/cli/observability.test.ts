@@ -17,7 +17,7 @@ after(() => temp.cleanup());
 
 test('demo --status-port 0 --inspect: prints both addresses and serves /status, /health and /metrics while it runs', async () => {
   const db = await pg.freshDatabase();
-  const running = spawnCli(['demo', '--transactions', '3000', '--accounts', '200', '--status-port', '0', '--inspect', '--database-url', db.url]);
+  const running = spawnCli(['demo', '--transactions', '1000', '--accounts', '200', '--status-port', '0', '--inspect', '--database-url', db.url]);
   let stderr = '';
   const statusUrl = await new Promise<string>((resolve, reject) => {
     running.child.stderr!.on('data', (chunk: Buffer | string) => {

@@ -4,8 +4,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createWebSocketInspector } from '@statelyai/inspect';
 import { WebSocket } from 'ws';
-import { createCohortReplicator, createMemorySource, silentLogger } from '../../index.js';
+import type { InspectionEvent } from 'xstate';
+import { createCohortReplicator, createMemorySource, createStatelyInspector, silentLogger } from '../../index.js';
 import { summarize } from '../../adapters/observability/inspector.js';
 import { Deque } from '../../machines/structures/deque.js';
 import { eventually, memoryStore, runToEnd, transactionLog } from '../support/observedRun.js';
@@ -154,4 +156,33 @@ test('without observability options nothing is attached: no instruments, no prob
   assert.equal(replicator.observability.status().installs.total, null);
   assert.equal(replicator.observability.status().snapshot.persisted, log.lastVersion);
   await replicator.observability.close();
+});
+
+test("@statelyai/inspect's own createWebSocketInspector can publish through the relay; any inspection observer can still be passed as inspect", async (t) => {
+  const relay = createStatelyInspector();
+  t.after(() => relay.close());
+  const { websocketUrl } = await relay.listening();
+  const viewer = await connect(websocketUrl);
+  t.after(() => viewer.close());
+  const publisher = createWebSocketInspector({ url: websocketUrl });
+  t.after(() => publisher.stop());
+  const seen: InspectionEvent[] = [];
+  const source = createMemorySource();
+  const replicator = createCohortReplicator({
+    source,
+    installer: { install: async () => {} },
+    snapshotStore: memoryStore(),
+    logger: silentLogger,
+    inspect: (event) => {
+      seen.push(event);
+      publisher.inspect.next?.(event);
+    },
+  });
+  assert.deepEqual(await replicator.observability.ready(), { statusUrl: null, inspectorUrl: null, inspectorWebSocketUrl: null });
+  replicator.start();
+  source.push(transactionLog(2).records);
+  source.end();
+  await runToEnd(replicator);
+  assert.ok(seen.some((e) => e.type === '@xstate.actor' && (e.actorRef as { id?: string }).id === 'queue'), 'the observer sees the queue being spawned');
+  await eventually(() => viewer.messages.some((m) => m.type === '@xstate.actor' && m.name === 'installer'), 'the installer registration relayed from the library adapter');
 });

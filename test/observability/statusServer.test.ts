@@ -121,7 +121,7 @@ test('/status shows every machine, the snapshot, offsets, lag, queue items per s
   assert.equal(final.queue?.size, 0);
 });
 
-test('an install that keeps failing: /health says failed (not live), /status carries the error, the page shows it', async (t) => {
+test('an install that keeps failing: /health says failed (not live), /status carries the error', async (t) => {
   const source = createMemorySource();
   const replicator = createCohortReplicator({
     source,
