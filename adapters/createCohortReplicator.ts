@@ -5,7 +5,7 @@
  * `provideCohortReplicator` returns the machine itself, for hosts that spawn it inside their
  * own statechart; `createCohortReplicator` returns a ready (not yet started) actor.
  */
-import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, type Actor } from 'xstate';
 import { createInstallPool } from '../actors/installPool.js';
 import { createReadSnapshot } from '../actors/readSnapshot.js';
 import { createSourceConsumer, type BatchParser } from '../actors/sourceConsumer.js';
@@ -20,7 +20,7 @@ import { replicatorServiceMachine } from '../machines/replicatorService.machine.
 import { snapshotPersisterMachine } from '../machines/snapshotPersister.machine.js';
 import { statemapQueueMachine } from '../machines/statemapQueue.machine.js';
 import { createDefaultLogger, type Logger } from './logging.js';
-import { attachStatsReporter } from './statsReporter.js';
+import { prepareObservability, type ObservabilityOptions, type ReplicatorObservability } from './observability/observability.js';
 import { describeReject, parseBatch } from './wire/parseRecord.js';
 
 export interface CohortReplicatorEffects {
@@ -34,10 +34,14 @@ export interface CohortReplicatorEffects {
   readonly onRejected?: (reject: RejectedRecord) => void;
 }
 
-export interface CreateCohortReplicatorOptions extends CohortReplicatorEffects {
+/**
+ * Observability (adapters/observability/): `meterProvider` (OpenTelemetry metrics under Talos's
+ * names), `statusPort` / `statusHost` (status page, /status, /health, /metrics), and `inspect`:
+ * an XState inspection observer (for example `@statelyai/inspect`'s `inspector.inspect`), or
+ * `true` / `{ port }` for the built-in Stately inspector bridge.
+ */
+export interface CreateCohortReplicatorOptions extends CohortReplicatorEffects, ObservabilityOptions {
   readonly config?: ReplicatorConfigInput;
-  /** An XState inspection observer (for example `@statelyai/inspect`'s `inspector.inspect`). */
-  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
 function requireMethods(name: string, value: unknown, methods: readonly string[]): void {
@@ -94,7 +98,8 @@ export function provideCohortReplicator(effects: CohortReplicatorEffects) {
   });
 }
 
-export type CohortReplicator = Actor<ReturnType<typeof provideCohortReplicator>>;
+/** The root actor; `observability` has its status, health, addresses and `close()`. */
+export type CohortReplicator = Actor<ReturnType<typeof provideCohortReplicator>> & { readonly observability: ReplicatorObservability };
 
 /** Batched installs need an installer that can take a batch. */
 export function requireBatchInstallerFor(config: ReplicatorConfig, installer: Installer | undefined): void {
@@ -106,8 +111,8 @@ export function requireBatchInstallerFor(config: ReplicatorConfig, installer: In
 export function createCohortReplicator(options: CreateCohortReplicatorOptions): CohortReplicator {
   const config: ReplicatorConfig = resolveConfig(options.config);
   requireBatchInstallerFor(config, options.installer);
-  const machine = provideCohortReplicator(options);
-  const actor = createActor(machine, { input: { config }, ...(options.inspect ? { inspect: options.inspect } : {}) });
-  if (config.enableStats) attachStatsReporter(actor, options.logger ?? createDefaultLogger(), config.statsFreqMs);
-  return actor;
+  const observability = prepareObservability(options, config, options.logger ?? createDefaultLogger());
+  const machine = provideCohortReplicator({ ...options, logger: observability.logger });
+  const actor = createActor(machine, { input: { config }, ...(observability.inspect ? { inspect: observability.inspect } : {}) });
+  return observability.attach(actor);
 }

@@ -13,6 +13,16 @@ export type BackpressureConfig = Pick<
 /** What the status page and metrics call the replicator service's flow states. */
 export type BackpressureLevel = 'none' | 'slowing' | 'critical';
 
+/**
+ * The level of each state of the replicator service's `flow` region. A full suffix pauses the
+ * source but is ordinary load (installs are moving, reading resumes as they catch up); a stalled
+ * head is Talos's critical stop (installs are not moving at all).
+ */
+export const FLOW_STATE_LEVEL = { flowing: 'none', slowing: 'slowing', full: 'slowing', stalled: 'critical' } as const satisfies Record<string, BackpressureLevel>;
+export type FlowState = keyof typeof FLOW_STATE_LEVEL;
+/** Flow states in which the source is paused. */
+export const PAUSED_FLOW_STATES: readonly FlowState[] = ['full', 'stalled'];
+
 export function slowdownSize(config: BackpressureConfig): number {
   return Math.max(1, Math.ceil(config.suffixCapacity * config.backpressureFillThreshold));
 }

@@ -12,6 +12,7 @@ import { expectedEndState, generateCertificationLogBatches, initialAccounts, typ
 import { waitForEnd } from './waitForEnd.js';
 import { openDatabase } from './database.js';
 import { observedInstaller } from './observedInstaller.js';
+import { observeCommand, replicatorObservabilityOptions, statsConfig, type CommandObservability } from './observabilityOptions.js';
 import { createProgress } from './progress.js';
 import { percentile } from './percentile.js';
 import type pg from 'pg';
@@ -28,6 +29,8 @@ export interface DemoOptions {
   readonly logger: Logger;
   /** Tests only: corrupt the install of this version, to prove the verification catches it. */
   readonly corruptVersion?: Version;
+  /** --inspect, --status-port, --stats (see observabilityOptions.ts). */
+  readonly observability?: CommandObservability;
 }
 
 export interface DemoSummary {
@@ -54,6 +57,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   const database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
+  let observed: { close(): Promise<void> } | undefined;
   try {
     logger.info(`demo: ${options.transactions} transactions over ${options.accounts} accounts on ${database.description}`);
     const bankingInstall = createBankingInstall();
@@ -94,8 +98,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       installer: observedInstaller(installer, noteInstalled),
       snapshotStore: store,
       logger,
-      config: { statemapInstallerThreadpool: options.concurrency, installBatchSize: options.batchSize, statemapQueueCleanupFreqMs: 200, certifierMessageReceiverCommitFreqMs: 500 },
+      config: { statemapInstallerThreadpool: options.concurrency, installBatchSize: options.batchSize, statemapQueueCleanupFreqMs: 200, certifierMessageReceiverCommitFreqMs: 500, ...statsConfig(options.observability) },
+      ...replicatorObservabilityOptions(options.observability),
     });
+    observed = await observeCommand(replicator, options.observability, logger);
     const ended = waitForEnd(replicator);
     replicator.start();
 
@@ -148,6 +154,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     };
   } finally {
     clearInterval(sampler);
+    await observed?.close();
     await database.close();
   }
 }

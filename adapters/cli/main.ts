@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { createDefaultLogger } from '../logging.js';
 import { CliError, formatCliError } from './cliError.js';
 import { formatDemoSummary, runDemo } from './demo.js';
+import { addObservabilityOptions, commandObservability, type ObservabilityFlags } from './observabilityOptions.js';
 import { DEFAULT_MAX_INSTALL_ATTEMPTS, formatReplaySummary, runReplay } from './replay.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, formatRunSummary, runKafkaReplicator } from './run.js';
 
@@ -24,7 +25,7 @@ const program = new Command()
   .option('--verbose', 'print stack traces and debug logs')
   .showHelpAfterError();
 
-program
+const demo = program
   .command('demo')
   .description('replicate a simulated certification log into Postgres (embedded when no --database-url) and verify the result')
   .option('--transactions <n>', 'transactions to generate', positiveInt('--transactions'), 20_000)
@@ -33,15 +34,16 @@ program
   .option('--batch-size <n>', 'versions per install transaction', positiveInt('--batch-size'), 10)
   .option('--seed <n>', 'workload seed', positiveInt('--seed'), 1)
   .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else an embedded server)')
-  .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)')
-  .action(async (options: { transactions: number; accounts: number; concurrency: number; batchSize: number; seed: number; databaseUrl?: string; dataDir?: string }) => {
+  .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)');
+addObservabilityOptions(demo)
+  .action(async (options: { transactions: number; accounts: number; concurrency: number; batchSize: number; seed: number; databaseUrl?: string; dataDir?: string } & ObservabilityFlags) => {
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
-    const summary = await runDemo({ ...options, logger });
+    const summary = await runDemo({ ...options, logger, observability: commandObservability(options) });
     process.stdout.write(`${formatDemoSummary(summary)}\n`);
     if (!summary.verified) throw new CliError('demo finished, but the database does not match the serial replay', 2);
   });
 
-program
+const replay = program
   .command('replay')
   .description('replicate a certification log from an NDJSON file (own envelope or `kcat -C -J` output) into Postgres')
   .requiredOption('--file <path>', 'the NDJSON certification log')
@@ -50,10 +52,11 @@ program
   .option('--concurrency <n>', 'install transactions at once', positiveInt('--concurrency'), 8)
   .option('--max-install-attempts <n>', 'attempts per version before the replay stops with an error', positiveInt('--max-install-attempts'), DEFAULT_MAX_INSTALL_ATTEMPTS)
   .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else an embedded server)')
-  .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)')
-  .action(async (options: { file: string; installer: string; batchSize: number; concurrency: number; maxInstallAttempts: number; databaseUrl?: string; dataDir?: string }) => {
+  .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)');
+addObservabilityOptions(replay)
+  .action(async (options: { file: string; installer: string; batchSize: number; concurrency: number; maxInstallAttempts: number; databaseUrl?: string; dataDir?: string } & ObservabilityFlags) => {
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
-    const summary = await runReplay({ ...options, logger });
+    const summary = await runReplay({ ...options, logger, observability: commandObservability(options) });
     process.stdout.write(`${formatReplaySummary(options.file, summary)}\n`);
   });
 

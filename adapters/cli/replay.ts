@@ -15,6 +15,7 @@ import { CliError } from './cliError.js';
 import { openDatabase } from './database.js';
 import { loadInstallerModule } from './loadInstallerModule.js';
 import { observedInstaller } from './observedInstaller.js';
+import { observeCommand, replicatorObservabilityOptions, statsConfig, type CommandObservability } from './observabilityOptions.js';
 import { createProgress } from './progress.js';
 import { waitForEnd } from './waitForEnd.js';
 
@@ -31,6 +32,8 @@ export interface ReplayOptions {
   readonly dataDir?: string;
   readonly progress?: boolean;
   readonly logger: Logger;
+  /** --inspect, --status-port, --stats (see observabilityOptions.ts). */
+  readonly observability?: CommandObservability;
 }
 
 export interface ReplaySummary {
@@ -56,6 +59,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     rejects += 1;
     appendFileSync(rejectsPath, `${line}\n`);
   };
+  let observed: { close(): Promise<void> } | undefined;
   try {
     let installedVersions = 0;
     let skippedVersions = 0;
@@ -83,8 +87,11 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         maxInstallAttempts: options.maxInstallAttempts ?? DEFAULT_MAX_INSTALL_ATTEMPTS,
         statemapQueueCleanupFreqMs: 500,
         certifierMessageReceiverCommitFreqMs: 1000,
+        ...statsConfig(options.observability),
       },
+      ...replicatorObservabilityOptions(options.observability),
     });
+    observed = await observeCommand(replicator, options.observability, logger);
     const progress = createProgress('replaying', 0, options.progress);
     const ticker = setInterval(() => progress.update(installedVersions - skippedVersions, { snapshot: replicator.getSnapshot().context.snapshot ?? 0 }), 200);
     const started = performance.now();
@@ -96,6 +103,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     if (output.error) throw new CliError(`replay of ${options.file} stopped: ${output.error.message}`, 1, { cause: output.error });
     return { installedVersions: installedVersions - skippedVersions, skippedVersions, persistedSnapshot: output.persisted, rejects, rejectsPath: rejects > 0 ? rejectsPath : null, seconds: (performance.now() - started) / 1000 };
   } finally {
+    await observed?.close();
     await database.close();
   }
 }

@@ -2,7 +2,8 @@
  * One benchmark run in its own process (so peak RSS is this run's): pushes `total` transactions
  * through the public API, keeping at most `window` versions outstanding (pushed but not yet
  * installed), with an installer that does nothing, and measures until the persisted snapshot
- * reaches the last version. The log is generated on a worker thread (test/bench/logProducer.ts). `--parser=worker` parses on a worker thread. Prints one JSON line.
+ * reaches the last version. The log is generated on a worker thread (test/bench/logProducer.ts). `--parser=worker` parses on a worker thread.
+ * `--observe` turns on the status server and with it the metrics and event timings (to measure their cost). Prints one JSON line.
  */
 import { createCohortReplicator, createMemorySource, silentLogger } from '../../index.js';
 import { createWorkerParser } from '../../adapters/wire/workerParser.js';
@@ -13,6 +14,7 @@ const total = Number(args.get('total') ?? 1_000_000);
 const window = Number(args.get('window') ?? 1_000);
 const parser = args.get('parser') === 'worker' ? createWorkerParser() : null;
 const chunk = Math.max(1, Math.min(Math.floor(window / 2), 5_000));
+const observe = args.has('observe');
 
 let peakRss = 0;
 const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
@@ -53,7 +55,9 @@ const replicator = createCohortReplicator({
     statemapQueueCleanupFreqMs: 10,
     certifierMessageReceiverCommitFreqMs: 50,
   },
+  ...(observe ? { statusPort: 0 } : {}),
 });
+if (observe) await replicator.observability.ready();
 replicator.start();
 
 const producer = startLogProducer();
@@ -78,5 +82,6 @@ clearInterval(sampler);
 replicator.send({ type: 'STOP' });
 await parser?.close();
 await producer.close();
-console.log(JSON.stringify({ window, total, parser: parser ? 'worker' : 'main', seconds, transactionsPerSecond: Math.round(total / seconds), peakRssMb: Math.round(peakRss / 1048576), installed }));
+await replicator.observability.close();
+console.log(JSON.stringify({ window, total, parser: parser ? 'worker' : 'main', observe, seconds, transactionsPerSecond: Math.round(total / seconds), peakRssMb: Math.round(peakRss / 1048576), installed }));
 process.exit(0);
