@@ -148,7 +148,12 @@ export const failoverMachine = setup({
     leaving: {
       description: 'Leaves the group so another member takes over at once.',
       entry: 'leave',
-      on: { 'MEMBERSHIP.LEFT': [{ guard: 'hasError', target: 'failed' }, { target: 'stopped' }] },
+      on: {
+        'MEMBERSHIP.LEFT': [
+          { guard: 'hasError', target: 'failed', actions: 'markLost' },
+          { target: 'stopped', actions: 'markLost' },
+        ],
+      },
     },
     stopped: { type: 'final' },
     failed: { type: 'final', description: 'A turn failed (an install out of attempts) or the log cannot be read at all.' },

@@ -80,7 +80,7 @@ interface RunFlags {
   shutdownTimeoutMs: number;
 }
 
-program
+const run = program
   .command('run')
   .description('replicate the Talos certification topic from Kafka into Postgres until stopped (SIGTERM/SIGINT stop gracefully)')
   .option('--brokers <list>', 'Kafka brokers host:port[,host:port] (env KAFKA_BROKERS)')
@@ -99,8 +99,10 @@ program
   .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256 or scram-sha-512 (env KAFKA_SASL_MECHANISM, default plain)')
   .option('--ssl', 'connect to the brokers with TLS (env KAFKA_SSL)')
   .option('--session-timeout-ms <ms>', 'group session timeout: how soon a standby takes over from a dead replicator (env KAFKA_SESSION_TIMEOUT_MS, default 10000)', positiveInt('--session-timeout-ms'))
-  .option('--shutdown-timeout-ms <ms>', 'longest graceful stop before exiting with an error', positiveInt('--shutdown-timeout-ms'), DEFAULT_SHUTDOWN_TIMEOUT_MS)
-  .action(async (flags: RunFlags) => {
+  .option('--shutdown-timeout-ms <ms>', 'longest graceful stop before exiting with an error', positiveInt('--shutdown-timeout-ms'), DEFAULT_SHUTDOWN_TIMEOUT_MS);
+
+addObservabilityOptions(run)
+  .action(async (flags: RunFlags & ObservabilityFlags) => {
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
     const sasl = flags.saslUsername || flags.saslPassword ? { mechanism: (flags.saslMechanism ?? process.env.KAFKA_SASL_MECHANISM ?? 'plain') as never, username: flags.saslUsername ?? process.env.KAFKA_SASL_USERNAME ?? '', password: flags.saslPassword ?? process.env.KAFKA_SASL_PASSWORD ?? '' } : undefined;
     const output = await runKafkaReplicator({
@@ -122,6 +124,7 @@ program
       ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
       shutdownTimeoutMs: flags.shutdownTimeoutMs,
       logger,
+      observability: commandObservability(flags),
     });
     process.stdout.write(`${formatRunSummary(output)}\n`);
   });

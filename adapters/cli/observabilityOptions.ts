@@ -11,9 +11,14 @@
  *   --stats               enableStats: a one-line summary in the log every --stats-interval ms
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import type { CohortReplicator, CreateCohortReplicatorOptions } from '../createCohortReplicator.js';
+import type { CreateCohortReplicatorOptions } from '../createCohortReplicator.js';
 import type { Logger } from '../logging.js';
-import type { ObservabilityAddresses } from '../observability/observability.js';
+import type { ObservabilityAddresses, ReplicatorObservability } from '../observability/observability.js';
+
+/** Anything observed: a cohort replicator, or the Kafka replicator (failover machine). */
+interface Observed {
+  readonly observability: ReplicatorObservability;
+}
 import { CliError } from './cliError.js';
 
 export interface CommandObservability {
@@ -24,7 +29,7 @@ export interface CommandObservability {
   readonly stats?: boolean;
   readonly statsIntervalMs?: number;
   /** Called once the servers listen (the CLI logs the addresses; scripts may open them). */
-  readonly onReady?: (addresses: ObservabilityAddresses, replicator: CohortReplicator) => void | Promise<void>;
+  readonly onReady?: (addresses: ObservabilityAddresses, replicator: Observed) => void | Promise<void>;
 }
 
 function port(name: string) {
@@ -106,7 +111,7 @@ export function statsConfig(o: CommandObservability | undefined): { enableStats?
  * Logs where to look once the servers listen (a port already taken ends the command with a
  * clear error), and returns what closes them at the end of the command.
  */
-export async function observeCommand(replicator: CohortReplicator, o: CommandObservability | undefined, logger: Logger): Promise<{ close(): Promise<void> }> {
+export async function observeCommand(replicator: Observed, o: CommandObservability | undefined, logger: Logger): Promise<{ close(): Promise<void> }> {
   const close = () => replicator.observability.close();
   if (o?.statusPort === undefined && o?.inspectPort === undefined) return { close };
   let addresses: ObservabilityAddresses;

@@ -13,6 +13,7 @@ import { createPostgresSnapshotStore, createTransactionalInstaller } from '../po
 import { CliError } from './cliError.js';
 import { openDatabase } from './database.js';
 import { loadInstallerModule } from './loadInstallerModule.js';
+import { observeCommand, replicatorObservabilityOptions, statsConfig, type CommandObservability } from './observabilityOptions.js';
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
@@ -28,6 +29,8 @@ export interface RunOptions {
   readonly shutdownTimeoutMs?: number;
   readonly config?: ReplicatorConfigInput;
   readonly logger: Logger;
+  /** --inspect, --status-port, --stats (see observabilityOptions.ts). */
+  readonly observability?: CommandObservability;
   /** Signals that ask for a graceful stop. Default SIGTERM and SIGINT. */
   readonly signals?: readonly NodeJS.Signals[];
 }
@@ -41,6 +44,7 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
   let onSignal: ((signal: NodeJS.Signals) => void) | null = null;
   let deadline: NodeJS.Timeout | null = null;
+  let observed: { close(): Promise<void> } | undefined;
   try {
     const installer = createTransactionalInstaller(database.pool, { install });
     const store = createPostgresSnapshotStore(database.pool, { pruneInstalledBookkeeping: true });
@@ -55,9 +59,12 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
         statemapInstallerThreadpool: options.concurrency,
         installBatchSize: options.batchSize,
         ...(options.maxInstallAttempts === undefined ? {} : { maxInstallAttempts: options.maxInstallAttempts }),
+        ...statsConfig(options.observability),
         ...options.config,
       },
+      ...replicatorObservabilityOptions(options.observability),
     });
+    observed = await observeCommand(replicator, options.observability, logger);
     logger.info(`replicating ${replicator.kafkaConfig.topic} from ${replicator.kafkaConfig.brokers.join(',')} (group ${replicator.kafkaConfig.groupId}) into ${database.description}`);
 
     const stopped = new Promise<never>((_, reject) => {
@@ -78,6 +85,7 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
   } finally {
     if (deadline) clearTimeout(deadline);
     if (onSignal) for (const signal of signals) process.off(signal, onSignal);
+    await observed?.close();
     await database.close();
   }
 }

@@ -6,7 +6,7 @@
  * spawn it in their own statechart); `createKafkaReplicator` builds the kafkajs client, consumer
  * and dead-letter producer from a `KafkaConfig` and returns a ready (not yet started) actor.
  */
-import { createActor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, type Actor, type AnyActorRef } from 'xstate';
 import { createMembership } from '../../actors/membership.js';
 import type { BatchParser } from '../../actors/sourceConsumer.js';
 import { resolveConfig, type ReplicatorConfigInput } from '../../machines/config.js';
@@ -16,6 +16,7 @@ import { failoverMachine, type FailoverOutput } from '../../machines/failover.ma
 import type { RejectedRecord } from '../../machines/messages.js';
 import { provideCohortReplicator, requireBatchInstallerFor } from '../createCohortReplicator.js';
 import { createDefaultLogger, type Logger } from '../logging.js';
+import { prepareObservability, type ObservabilityOptions, type ReplicatorObservability } from '../observability/observability.js';
 import { parseBatch } from '../wire/parseRecord.js';
 import { createDeadLetter, type DeadLetter } from './deadLetter.js';
 import { createKafkaClient, createKafkaConsumer, createKafkaProducer } from './kafkaClient.js';
@@ -49,7 +50,7 @@ export function provideKafkaReplicator(effects: KafkaReplicatorEffects) {
   });
 }
 
-export interface CreateKafkaReplicatorOptions {
+export interface CreateKafkaReplicatorOptions extends ObservabilityOptions {
   readonly kafka: KafkaConfigInput;
   readonly installer: Installer;
   readonly snapshotStore: SnapshotStore;
@@ -58,7 +59,6 @@ export interface CreateKafkaReplicatorOptions {
   readonly parse?: BatchParser;
   /** Called for every malformed record, after it is logged (and copied to the dead-letter topic if one is set). */
   readonly onRejected?: (reject: RejectedRecord) => void;
-  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
 export type KafkaReplicatorActor = Actor<ReturnType<typeof provideKafkaReplicator>>;
@@ -68,6 +68,8 @@ export interface KafkaReplicator {
   readonly source: KafkaSource;
   readonly kafkaConfig: KafkaConfig;
   readonly deadLetter: DeadLetter | null;
+  /** Status, health, metrics and inspector addresses (see `statusPort`, `inspect`, `meterProvider`). */
+  readonly observability: ReplicatorObservability;
   /** Starts the actor; resolves with its output once it has stopped (or failed) and every Kafka client is closed. */
   run(): Promise<FailoverOutput>;
   /** Asks for a graceful stop: in-flight installs finish, the snapshot is persisted, the offset committed, the group left. */
@@ -75,8 +77,9 @@ export interface KafkaReplicator {
 }
 
 export function createKafkaReplicator(options: CreateKafkaReplicatorOptions): KafkaReplicator {
-  const logger = options.logger ?? createDefaultLogger();
   const config = resolveConfig(options.config);
+  const observed = prepareObservability(options, config, options.logger ?? createDefaultLogger());
+  const logger = observed.logger;
   requireBatchInstallerFor(config, options.installer);
   const kafkaConfig = resolveKafkaConfig(options.kafka);
   logger.debug('kafka settings', describeKafkaConfig(kafkaConfig));
@@ -103,9 +106,11 @@ export function createKafkaReplicator(options: CreateKafkaReplicatorOptions): Ka
       options.onRejected?.(reject);
     },
   });
-  const actor = createActor(machine, { input: { config }, ...(options.inspect ? { inspect: options.inspect } : {}) });
+  const created = createActor(machine, { input: { config }, ...(observed.inspect ? { inspect: observed.inspect } : {}) });
+  const actor = observed.attach(created, { turnOf: (): AnyActorRef | undefined => created.getSnapshot().children.replicator });
   return {
     actor,
+    observability: actor.observability,
     source,
     kafkaConfig,
     deadLetter,

@@ -93,8 +93,11 @@ export interface PreparedObservability {
   readonly logger: Logger;
   /** The inspection observer for `createActor`, if any. */
   readonly inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
-  /** Wires everything else to the created (not yet started) actor. */
-  attach<A extends AnyActorRef>(actor: A): A & { readonly observability: ReplicatorObservability };
+  /**
+   * Wires everything else to the created (not yet started) actor. For the Kafka failover
+   * machine, `turnOf` finds the cohort replicator of the current turn of ownership.
+   */
+  attach<A extends AnyActorRef>(actor: A, hosting?: { readonly turnOf: () => AnyActorRef | undefined }): A & { readonly observability: ReplicatorObservability };
 }
 
 export function prepareObservability(options: ObservabilityOptions, config: ReplicatorConfig, logger: Logger): PreparedObservability {
@@ -115,7 +118,7 @@ export function prepareObservability(options: ObservabilityOptions, config: Repl
   return {
     logger: lastError.wrap(logger),
     inspect,
-    attach(actor) {
+    attach(actor, hosting) {
       let started = false;
       const start = actor.start.bind(actor);
       // The only way to tell "created" from "loading the snapshot": both sit in `starting`.
@@ -136,7 +139,7 @@ export function prepareObservability(options: ObservabilityOptions, config: Repl
       const probe = metrics || statusWanted || config.enableStats ? new PipelineProbe(metrics, timings) : null;
       const probeSubscription = probe ? actor.system.inspect(probe.observe) : null;
       const rate = probe ? new RateMeter() : null;
-      model = new StatusModel(actor, { probe, lastError, rate, isStarted: () => started });
+      model = new StatusModel(actor, { probe, lastError, rate, isStarted: () => started, ...(hosting ? { turnOf: hosting.turnOf } : {}) });
 
       const history = new History(HISTORY_SAMPLES);
       let server: StatusServer | null = null;

@@ -56,6 +56,8 @@ export interface ReplicatorStatus {
   readonly queue: QueueStatus | null;
   readonly suffix: { readonly size: number; readonly head: Version; readonly nextToSend: Version } | null;
   readonly backpressure: { readonly level: BackpressureLevel; readonly sourcePaused: boolean };
+  /** Reading Kafka in a consumer group: this process's ownership of the topic; null otherwise. */
+  readonly failover: FailoverStatus | null;
   readonly installs: { readonly total: number | null; readonly failedAttempts: number | null; readonly perSecond: number | null };
   readonly rejectedRecords: number;
   readonly lastError: ReportedError | null;
@@ -101,18 +103,52 @@ export interface StatusModelOptions {
   readonly lastError: LastError;
   readonly rate: RateMeter | null;
   readonly isStarted: () => boolean;
+  /**
+   * When the actor given is the failover machine (Kafka), the cohort replicator of the current
+   * turn of ownership, which is the `root` of everything else here; undefined on standby.
+   */
+  readonly turnOf?: () => AnyActorRef | undefined;
+}
+
+/** The failover machine's part of the status (Kafka consumers in a group). */
+export interface FailoverStatus {
+  /** standby, owning.replicating, owning.handingOver, owning.stopping, leaving, stopped, failed. */
+  readonly state: string;
+  /** Whether this process owns the certification topic's partition. */
+  readonly owned: boolean;
+  /** Turns of ownership that ran a replicator. */
+  readonly turns: number;
 }
 
 export class StatusModel {
   readonly #root: AnyActorRef;
+  /** The process's top actor: the root itself, or the failover machine above the turns. */
+  readonly #top: AnyActorRef;
   readonly #refs = new Map<string, AnyActorRef>();
   readonly #options: StatusModelOptions;
   readonly #createdAt = Date.now();
 
   constructor(root: AnyActorRef, options: StatusModelOptions) {
     this.#root = root;
+    this.#top = root;
     this.#options = options;
-    this.#refs.set('root', root);
+    if (!options.turnOf) this.#refs.set('root', root);
+  }
+
+  /** Follows the failover machine to the current turn's replicator; forgets the last turn's actors when a new one starts. */
+  #resolveRoot(): void {
+    if (!this.#options.turnOf) return;
+    const turn = this.#options.turnOf();
+    if (turn === this.#refs.get('root')) return;
+    this.#refs.clear();
+    if (turn) this.#refs.set('root', turn);
+  }
+
+  #failover(): FailoverStatus | null {
+    if (!this.#options.turnOf) return null;
+    const top = this.#top.getSnapshot() as LooseSnapshot;
+    const context = (top.context ?? {}) as { owned?: boolean; turns?: number };
+    return { state: leafPaths(top.value).join(', '), owned: Boolean(context.owned), turns: Number(context.turns ?? 0) };
   }
 
   get probe(): PipelineProbe | null {
@@ -137,8 +173,18 @@ export class StatusModel {
   }
 
   health(): Health {
-    const root = this.#snapshot('root')!;
-    return this.#health(root);
+    this.#resolveRoot();
+    const root = this.#snapshot('root');
+    return root ? this.#health(root) : this.#healthBetweenTurns();
+  }
+
+  /** No turn running: standing by (healthy, ready to take over), leaving, or ended. */
+  #healthBetweenTurns(): Health {
+    const top = this.#top.getSnapshot() as LooseSnapshot;
+    const error = this.#error(top);
+    if (top.value === 'failed' || top.status === 'error') return { live: false, ready: false, reasons: [`failed: ${error ?? 'unknown error'}`] };
+    if (top.value === 'standby') return { live: true, ready: true, reasons: [] };
+    return { live: true, ready: false, reasons: [String(top.value)] };
   }
 
   #health(root: LooseSnapshot): Health {
@@ -155,7 +201,8 @@ export class StatusModel {
   }
 
   status(): ReplicatorStatus {
-    const root = this.#snapshot('root')!;
+    this.#resolveRoot();
+    const root: LooseSnapshot = this.#snapshot('root') ?? { status: 'unknown', value: 'not running', context: {} };
     const rootContext = (root.context ?? {}) as { snapshot?: Version | null; persisted?: Version | null; committed?: Version | null };
     const machines: Record<string, MachineStatus> = {};
     for (const id of ['root', 'replicator', 'queue', 'installer', 'persister', 'source', 'pool']) {
@@ -174,8 +221,9 @@ export class StatusModel {
     return {
       time: new Date().toISOString(),
       uptimeSeconds: (Date.now() - this.#createdAt) / 1000,
-      health: this.#health(root),
-      state: typeof root.value === 'string' ? root.value : JSON.stringify(root.value),
+      health: this.health(),
+      state: this.#refs.has('root') ? (typeof root.value === 'string' ? root.value : JSON.stringify(root.value)) : String((this.#top.getSnapshot() as LooseSnapshot).value),
+      failover: this.#failover(),
       machines,
       snapshot: { inMemory, persisted: rootContext.persisted ?? null },
       committedOffset: rootContext.committed ?? null,
