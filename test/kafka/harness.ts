@@ -133,13 +133,13 @@ export interface CapturedLine {
   readonly meta?: Record<string, unknown>;
 }
 
-/** A logger that keeps every line (and prints warnings and errors when TALOS_TEST_LOG=1). */
+/** A logger that keeps every line (and prints all but debug lines when TALOS_TEST_LOG=1, every line with TALOS_TEST_LOG=debug). */
 export function captureLogger(): Logger & { readonly lines: CapturedLine[]; text(level?: CapturedLine['level']): string } {
   const lines: CapturedLine[] = [];
-  const echo = process.env.TALOS_TEST_LOG === '1';
+  const echo = process.env.TALOS_TEST_LOG;
   const at = (level: CapturedLine['level']) => (message: string, meta?: Record<string, unknown>) => {
     lines.push(meta === undefined ? { level, message } : { level, message, meta });
-    if (echo && level !== 'debug') process.stderr.write(`[${level}] ${message}\n`);
+    if (echo === 'debug' || (echo === '1' && level !== 'debug')) process.stderr.write(`${new Date().toISOString()} [${level}] ${message}\n`);
   };
   return {
     lines,
