@@ -13,7 +13,7 @@ import { auditedVersions, bankMismatches, logFacts, persistedSnapshot, prepareBa
 import { makeTempDir } from '../support/cli.js';
 import { mockKafkaForTest } from '../support/kafka/mockBroker.js';
 import { usePostgres } from '../support/postgres.js';
-import { QUICK_REPLICATOR_CONFIG, bankCohort, captureLogger, connectAdmin, duplicatesIn, mockKafkaSettings, produce, until, workloadRecords } from './harness.js';
+import { QUICK_REPLICATOR_CONFIG, bankCohort, captureLogger, connectAdmin, duplicatesIn, mockKafkaSettings, produce, until, workloadRecords, teardown } from './harness.js';
 
 const pg = usePostgres();
 const temp = await makeTempDir('talos-kafka-e2e-');
@@ -25,13 +25,14 @@ const TOPIC = 'certification';
 const GROUP = 'cohort-e2e';
 
 test('a bank workload on Kafka ends in Postgres equal to the serial replay, snapshot persisted and offset committed up to it', { timeout: 90_000 }, async (t) => {
+  const cleanup = teardown(t);
   const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
   if (!mock) return;
   const db = await pg.freshDatabase();
   await prepareBank(db.pool, LOG);
   const cohort = await bankCohort(db.pool, temp.dir);
   const admin = await connectAdmin(mock.bootstrap);
-  t.after(() => admin.close());
+  cleanup(() => admin.close());
 
   const records = workloadRecords(LOG);
   const half = Math.floor(records.length / 2);
@@ -46,7 +47,7 @@ test('a bank workload on Kafka ends in Postgres equal to the serial replay, snap
     logger,
   });
   const ended = replicator.run();
-  t.after(() => {
+  cleanup(() => {
     replicator.stop();
     return ended.catch(() => undefined);
   });

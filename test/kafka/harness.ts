@@ -78,8 +78,15 @@ export interface KafkaAdmin {
   committedOffset(groupId: string, topic: string): Promise<number | null>;
   /** The topic's end offset (one past the last record). */
   endOffset(topic: string): Promise<number>;
-  /** Every record of a topic (all partitions), read with a throw-away group. */
-  readAll(topic: string, count: number, timeoutMs?: number): Promise<kafkajs.KafkaMessage[]>;
+  /** Reads a topic from the beginning (all partitions) with a throw-away group; start it early, its first join takes ~3 s. */
+  startReader(topic: string): Promise<TopicReader>;
+  close(): Promise<void>;
+}
+
+export interface TopicReader {
+  /** Every record read so far, in the order read. */
+  readonly messages: kafkajs.KafkaMessage[];
+  waitFor(count: number, timeoutMs?: number): Promise<kafkajs.KafkaMessage[]>;
   close(): Promise<void>;
 }
 
@@ -97,21 +104,40 @@ export async function connectAdmin(bootstrap: string): Promise<KafkaAdmin> {
       const offsets = await admin.fetchTopicOffsets(topic);
       return Number(offsets[0]?.high ?? 0);
     },
-    async readAll(topic, count, timeoutMs = 15_000) {
+    async startReader(topic) {
       const consumer = kafka.consumer({ groupId: `reader-${topic}-${Date.now()}`, ...FAST_MOCK_CONSUMER_CONFIG });
       const messages: kafkajs.KafkaMessage[] = [];
       await consumer.connect();
-      try {
-        await consumer.subscribe({ topic, fromBeginning: true });
-        await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
-        await until(`${count} records on ${topic}`, () => messages.length >= count, timeoutMs);
-        return messages;
-      } finally {
-        await consumer.disconnect();
-      }
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.run({ eachMessage: async ({ message }) => void messages.push(message) });
+      return {
+        messages,
+        async waitFor(count, timeoutMs = 15_000) {
+          await until(`${count} records on ${topic}`, () => messages.length >= count, timeoutMs);
+          return messages;
+        },
+        close: () => consumer.disconnect(),
+      };
     },
     close: () => admin.disconnect(),
   };
+}
+
+/**
+ * Clean-ups for one test, run newest first when it ends, each given at most 5 s. Call it before
+ * `mockKafkaForTest` (node:test runs `after` hooks in the order registered): clients then go
+ * before the broker they talk to, and a kafkajs client never retries against a stopped broker.
+ */
+export function teardown(t: { after(fn: () => unknown): void }): (fn: () => unknown) => void {
+  const steps: Array<() => unknown> = [];
+  t.after(async () => {
+    for (const step of steps.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)));
+      await Promise.race([Promise.resolve().then(step).catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
+    }
+  });
+  return (fn) => void steps.push(fn);
 }
 
 /** Polls `predicate` (sync or async) every 25 ms until it holds; fails naming `what` after `timeoutMs`. */

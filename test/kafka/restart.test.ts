@@ -14,7 +14,7 @@ import { auditedVersions, bankMismatches, logFacts, persistedSnapshot, prepareBa
 import { makeTempDir } from '../support/cli.js';
 import { mockKafkaForTest } from '../support/kafka/mockBroker.js';
 import { usePostgres } from '../support/postgres.js';
-import { QUICK_REPLICATOR_CONFIG, bankCohort, captureLogger, connectAdmin, duplicatesIn, mockKafkaSettings, produce, until, workloadRecords, type BankCohort } from './harness.js';
+import { QUICK_REPLICATOR_CONFIG, bankCohort, captureLogger, connectAdmin, duplicatesIn, mockKafkaSettings, produce, until, workloadRecords, type BankCohort, teardown } from './harness.js';
 
 const pg = usePostgres();
 const temp = await makeTempDir('talos-kafka-restart-');
@@ -26,12 +26,13 @@ const TOPIC = 'certification';
 const GROUP = 'cohort-restart';
 
 test('a replicator stopped mid-run and started again resumes after the persisted snapshot', { timeout: 90_000 }, async (t) => {
+  const cleanup = teardown(t);
   const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
   if (!mock) return;
   const db = await pg.freshDatabase();
   await prepareBank(db.pool, LOG);
   const admin = await connectAdmin(mock.bootstrap);
-  t.after(() => admin.close());
+  cleanup(() => admin.close());
 
   const records = workloadRecords(LOG);
   const firstPart = Math.floor(records.length * 0.6);
@@ -51,7 +52,7 @@ test('a replicator stopped mid-run and started again resumes after the persisted
       },
     });
     const ended = replicator.run();
-    t.after(() => {
+    cleanup(() => {
       replicator.stop();
       return ended.catch(() => undefined);
     });
