@@ -3,7 +3,7 @@
  * own logs routed to the replicator's logger and retries that never give up: a broker outage
  * is waited out with exponential backoff and jitter (kafkajs' retry module), never a crash.
  */
-import { Kafka, logLevel, type Consumer, type logCreator, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type logCreator, type Producer } from 'kafkajs';
 import type { Logger } from '../logging.js';
 import type { KafkaConfig } from './kafkaConfig.js';
 
@@ -55,5 +55,6 @@ export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig): Consumer
 }
 
 export function createKafkaProducer(kafka: Kafka): Producer {
-  return kafka.producer({ allowAutoTopicCreation: true, retry: { retries: 8 } });
+  // Choosing the partitioner explicitly keeps kafkajs from warning about its v2 default at every start.
+  return kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 8 } });
 }
