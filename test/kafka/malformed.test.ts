@@ -168,6 +168,7 @@ test('`run --dead-letter-topic` logs each malformed record on one line and copie
     assert.match(lines[0]!, / warn /);
     assert.match(lines[0]!, reason);
   }
+  assert.doesNotMatch(result.stderr, /partitioner/i, 'no kafkajs start-up warning');
   assert.equal(await persistedSnapshot(db.pool), LAST_CANDIDATE);
   await checkDeadLetters(await reader);
 });
