@@ -68,6 +68,9 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
         deadline = setTimeout(() => {
           const context = replicator.actor.getSnapshot();
           reject(new CliError(`did not stop within ${shutdownTimeoutMs} ms (state ${JSON.stringify(context.value)}); the committed offset is at or below the persisted snapshot, so nothing is lost`, 1));
+          // Give up: no more retries (they would keep the process alive), and leave the group so another member takes over.
+          replicator.actor.stop();
+          void replicator.source.disconnect().catch(() => {});
         }, shutdownTimeoutMs);
       };
       for (const signal of signals) process.on(signal, onSignal);
