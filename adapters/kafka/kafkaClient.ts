@@ -35,7 +35,12 @@ export function createKafkaClient(config: KafkaConfig, logger: Logger): Kafka {
   });
 }
 
-export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig): Consumer {
+export interface KafkaConsumerOptions {
+  /** Asked after a crash: false keeps kafkajs from restarting the consumer (default: always restart). */
+  readonly restartAfterCrash?: () => boolean;
+}
+
+export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig, options: KafkaConsumerOptions = {}): Consumer {
   return kafka.consumer({
     groupId: config.groupId,
     sessionTimeout: config.sessionTimeoutMs,
@@ -49,7 +54,7 @@ export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig): Consumer
       maxRetryTime: config.maxRetryTimeMs,
       retries: 8,
       // After a run of failed retries kafkajs restarts the consumer instead of crashing it.
-      restartOnFailure: async () => true,
+      restartOnFailure: async () => options.restartAfterCrash?.() ?? true,
     },
   });
 }
