@@ -22,7 +22,7 @@ const postgres = usePostgres();
 const temp = await makeTempDir('talos-kafka-outage-');
 after(() => temp.cleanup());
 
-const LOG = workload(2500, 400, 71);
+const LOG = workload(2000, 400, 71);
 const facts = logFacts(LOG);
 const TOPIC = 'certification';
 const GROUP = 'cohort-outage';

@@ -2,12 +2,15 @@
  * Graceful shutdown of `talos-replicator run` (a child process, as deployed):
  * - SIGTERM mid-run: in-flight installs finish, the snapshot is persisted, its offset committed,
  *   the consumer group left, exit code 0, well within `--shutdown-timeout-ms`;
+ * - SIGTERM while still joining the group (a standby, or a start-up): exit code 0, and the
+ *   consumer is not restarted into the group it just left;
  * - a shutdown that cannot complete (the database refuses connections, so `updateSnapshot` keeps
  *   failing) ends after `--shutdown-timeout-ms` with a non-zero exit code and a clear message,
  *   and the committed offset is still at or below the persisted snapshot + 1.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { auditedVersions, logFacts, persistedSnapshot, prepareBank, workload, writeInstaller } from '../cli/fixtures.js';
 import { describeRun, makeTempDir, nonLogLines, spawnCli, type RunningCli } from '../support/cli.js';
@@ -87,6 +90,24 @@ test('SIGTERM mid-run: in-flight installs finish, snapshot persisted, offset com
   assert.match(log, /kafka: Stopped .*"groupId":"cohort-graceful"/, 'the consumer stopped, leaving the group');
   assert.doesNotMatch(log, / error /, 'no error logged');
   assert.deepEqual(nonLogLines(log).filter((line) => !line.startsWith('    at ')), [], 'nothing but log lines on stderr');
+});
+
+test('SIGTERM while the consumer is still joining the group exits 0 and does not rejoin', { timeout: 60_000 }, async (t) => {
+  const cleanup = teardown(t);
+  const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
+  if (!mock) return;
+  const db = await postgres.freshDatabase();
+  const installer = await writeInstaller(temp.dir, 'esm-named', 'joining');
+  const run = startRun(mock.bootstrap, 'cohort-joining', db, installer, 20_000, false);
+  cleanup(() => void run.child.kill('SIGKILL'));
+  // The mock holds a group's first join for 3 s: a signal 0.5 s after the start lands inside it.
+  await until('the replicator to start', () => /info replicating certification from/.test(run.stderr()), 20_000, () => run.stderr());
+  await delay(500);
+  run.child.kill('SIGTERM');
+  const result = await run.result;
+  assert.equal(result.code, 0, describeRun(result));
+  assert.match(result.stdout, /^run: stopped after 0 turn\(s\) of ownership/m, describeRun(result));
+  assert.doesNotMatch(result.stderr, /Restarting the consumer|owns certification/, `the consumer was not restarted after leaving\n${describeRun(result)}`);
 });
 
 test('a shutdown that cannot persist its snapshot exits non-zero after --shutdown-timeout-ms, naming the timeout', { timeout: 60_000 }, async (t) => {
