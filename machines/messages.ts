@@ -48,4 +48,9 @@ export interface ParsedBatch {
   readonly rejects: readonly RejectedRecord[];
   /** The highest offset in the batch, valid or not, so gaps left by rejected records are known. */
   readonly lastOffset: Version | null;
+  /**
+   * Where every record of the batch came from, when they share one origin (a topic partition):
+   * names the place of a record rejected after parsing (a decision for an unknown version).
+   */
+  readonly origin?: string | null;
 }

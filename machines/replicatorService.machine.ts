@@ -113,7 +113,7 @@ export const replicatorServiceMachine = setup({
           suffix.addCandidate(message);
         } else {
           const result = suffix.decide(message);
-          if (result.kind === 'unknown') (unknown ??= []).push({ offset: message.decisionVersion, origin: null, reason: result.reason });
+          if (result.kind === 'unknown') (unknown ??= []).push({ offset: message.decisionVersion, origin: event.batch.origin ?? null, reason: result.reason });
         }
       }
       if (lastOffset !== null) suffix.noteOffset(lastOffset);

@@ -134,4 +134,7 @@ try {
 } catch (error) {
   process.stderr.write(`${formatCliError(error, Boolean(program.opts().verbose))}\n`);
   process.exitCode = error instanceof CliError ? error.exitCode : 1;
+  // A command that gave up (a stop past --shutdown-timeout-ms) may leave a client retrying in the
+  // background; the error is reported, so do not wait for it. Unref'd: a clean exit is not delayed.
+  setTimeout(() => process.exit(), 3000).unref();
 }

@@ -7,7 +7,7 @@
 import type { FailoverOutput } from '../../machines/failover.machine.js';
 import type { ReplicatorConfigInput } from '../../machines/config.js';
 import { createKafkaReplicator } from '../kafka/createKafkaReplicator.js';
-import { kafkaConfigFromEnvironment, mergeKafkaInputs, type KafkaConfigInput } from '../kafka/kafkaConfig.js';
+import { kafkaConfigFromEnvironment, mergeKafkaInputs, resolveKafkaConfig, type KafkaConfigInput } from '../kafka/kafkaConfig.js';
 import type { Logger } from '../logging.js';
 import { createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
 import { CliError } from './cliError.js';
@@ -37,7 +37,8 @@ export interface RunOptions {
 
 export async function runKafkaReplicator(options: RunOptions): Promise<FailoverOutput> {
   const { logger } = options;
-  const kafka = mergeKafkaInputs(kafkaConfigFromEnvironment(), options.kafka);
+  // Settings first: a bad one is reported before the database is opened or started.
+  const kafka = resolveKafkaConfig(mergeKafkaInputs(kafkaConfigFromEnvironment(), options.kafka));
   const install = await loadInstallerModule(options.installer);
   const database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
@@ -75,6 +76,9 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
         deadline = setTimeout(() => {
           const context = replicator.actor.getSnapshot();
           reject(new CliError(`did not stop within ${shutdownTimeoutMs} ms (state ${JSON.stringify(context.value)}); the committed offset is at or below the persisted snapshot, so nothing is lost`, 1));
+          // Give up: no more retries (they would keep the process alive), and leave the group so another member takes over.
+          replicator.actor.stop();
+          void replicator.source.disconnect().catch(() => {});
         }, shutdownTimeoutMs);
       };
       for (const signal of signals) process.on(signal, onSignal);

@@ -3,7 +3,7 @@
  * own logs routed to the replicator's logger and retries that never give up: a broker outage
  * is waited out with exponential backoff and jitter (kafkajs' retry module), never a crash.
  */
-import { Kafka, logLevel, type Consumer, type logCreator, type Producer } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Consumer, type logCreator, type Producer } from 'kafkajs';
 import type { Logger } from '../logging.js';
 import type { KafkaConfig } from './kafkaConfig.js';
 
@@ -35,7 +35,12 @@ export function createKafkaClient(config: KafkaConfig, logger: Logger): Kafka {
   });
 }
 
-export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig): Consumer {
+export interface KafkaConsumerOptions {
+  /** Asked after a crash: false keeps kafkajs from restarting the consumer (default: always restart). */
+  readonly restartAfterCrash?: () => boolean;
+}
+
+export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig, options: KafkaConsumerOptions = {}): Consumer {
   return kafka.consumer({
     groupId: config.groupId,
     sessionTimeout: config.sessionTimeoutMs,
@@ -52,11 +57,12 @@ export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig): Consumer
       maxRetryTime: config.maxRetryTimeMs,
       retries: 8,
       // After a run of failed retries kafkajs restarts the consumer instead of crashing it.
-      restartOnFailure: async () => true,
+      restartOnFailure: async () => options.restartAfterCrash?.() ?? true,
     },
   });
 }
 
 export function createKafkaProducer(kafka: Kafka): Producer {
-  return kafka.producer({ allowAutoTopicCreation: true, retry: { retries: 8 } });
+  // Choosing the partitioner explicitly keeps kafkajs from warning about its v2 default at every start.
+  return kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner, retry: { retries: 8 } });
 }

@@ -26,6 +26,8 @@ export interface KafkaSource extends MessageSource, SharedLog {
   /** Waits this long after each delivered batch before fetching the next (0: no wait). */
   throttle(delayMs: number): void;
   readonly owned: boolean;
+  /** True once `disconnect()` was called: the consumer must not be restarted after that. */
+  readonly closing: boolean;
   /** The highest offset delivered in the current turn, for status reporting. */
   readonly lastDelivered: Version | null;
 }
@@ -166,6 +168,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     ownership: ownership.asObservable(),
     get owned() {
       return partition !== null;
+    },
+    get closing() {
+      return closing;
     },
     get lastDelivered() {
       return turn?.lastDelivered ?? null;

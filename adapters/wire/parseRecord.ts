@@ -117,12 +117,20 @@ export function collectParseResult(result: ParseResult, messages: CertificationM
   return result.reject.offset === null ? lastOffset : Math.max(lastOffset ?? 0, result.reject.offset);
 }
 
+/** The origin every record of a batch shares (a Kafka batch: its topic partition), or null. */
+export function sharedOrigin(records: readonly RawRecord[]): string | null {
+  const origin = records[0]?.origin;
+  if (origin === undefined) return null;
+  for (let i = 1; i < records.length; i++) if (records[i]!.origin !== origin) return null;
+  return origin;
+}
+
 export function parseBatch(records: readonly RawRecord[]): ParsedBatch {
   const messages: CertificationMessage[] = [];
   const rejects: RejectedRecord[] = [];
   let lastOffset: Version | null = null;
   for (const record of records) lastOffset = collectParseResult(parseRecord(record), messages, rejects, lastOffset);
-  return { messages, rejects, lastOffset };
+  return { messages, rejects, lastOffset, origin: sharedOrigin(records) };
 }
 
 export function describeReject(reject: RejectedRecord): string {

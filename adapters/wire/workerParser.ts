@@ -15,7 +15,7 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { RawRecord, Version } from '../../machines/domain.js';
 import type { CertificationMessage, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
-import { collectParseResult, parseOffset, parseRecord } from './parseRecord.js';
+import { collectParseResult, parseOffset, parseRecord, sharedOrigin } from './parseRecord.js';
 import {
   IN_CANDIDATE,
   IN_DECISION,
@@ -372,5 +372,5 @@ function rebuild(records: readonly RawRecord[], response: ParseResponse | null):
       });
     }
   }
-  return { messages, rejects, lastOffset };
+  return { messages, rejects, lastOffset, origin: sharedOrigin(records) };
 }
