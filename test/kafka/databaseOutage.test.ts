@@ -1,7 +1,7 @@
 /**
  * The database goes away for a while (new connections refused, open ones cut) while the
  * replicator runs and the certifier keeps producing. Installs fail and are retried; the suffix
- * fills to `suffixCapacity` and consumption pauses (backpressure), so what the replicator holds
+ * fills and consumption pauses (backpressure: the head stalls, or the suffix is full), so what the replicator holds
  * stays bounded (at most the capacity plus one fetched batch) however much is produced meanwhile;
  * when the database comes back it resumes by itself and ends with the serial replay's state.
  */

@@ -7,6 +7,8 @@
  * Nothing here fakes the broker or the database: the tests run against the mock cluster (a
  * real Kafka-protocol broker) and an embedded Postgres.
  */
+import { PAUSED_FLOW_STATES } from '../../machines/backpressure.js';
+import { flowStateOf } from '../../adapters/observability/health.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
 import type { Pool } from 'pg';
@@ -224,12 +226,13 @@ export function currentTurn(actor: KafkaReplicatorActor): { suffixSize: number; 
   const turn = actor.getSnapshot().children.replicator as { getSnapshot(): { context: { snapshot: Version | null }; children: Record<string, unknown> } } | undefined;
   if (!turn) return null;
   const turnSnapshot = turn.getSnapshot();
-  const service = turnSnapshot.children.replicator as { getSnapshot(): { context: { suffix: { size: number } | null; rejectedRecords: number }; matches(state: unknown): boolean } } | undefined;
+  const service = turnSnapshot.children.replicator as { getSnapshot(): { value: unknown; context: { suffix: { size: number } | null; rejectedRecords: number } } } | undefined;
   const serviceSnapshot = service?.getSnapshot();
   return {
     suffixSize: serviceSnapshot?.context.suffix?.size ?? 0,
     rejectedRecords: serviceSnapshot?.context.rejectedRecords ?? 0,
-    paused: serviceSnapshot?.matches({ running: { flow: 'paused' } }) ?? false,
+    // Paused by backpressure: the suffix is full, or its head stalled (Talos's critical stop).
+    paused: ((flow) => flow !== null && PAUSED_FLOW_STATES.includes(flow))(flowStateOf(serviceSnapshot?.value)),
     snapshot: turnSnapshot.context.snapshot,
   };
 }
