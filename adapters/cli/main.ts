@@ -74,6 +74,8 @@ interface RunFlags {
   saslMechanism?: string;
   ssl?: boolean;
   sessionTimeoutMs?: number;
+  persistIntervalMs?: number;
+  commitIntervalMs?: number;
   shutdownTimeoutMs: number;
 }
 
@@ -96,6 +98,8 @@ program
   .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256 or scram-sha-512 (env KAFKA_SASL_MECHANISM, default plain)')
   .option('--ssl', 'connect to the brokers with TLS (env KAFKA_SSL)')
   .option('--session-timeout-ms <ms>', 'group session timeout: how soon a standby takes over from a dead replicator (env KAFKA_SESSION_TIMEOUT_MS, default 10000)', positiveInt('--session-timeout-ms'))
+  .option('--persist-interval-ms <ms>', 'how often the snapshot is persisted (statemapQueueCleanupFreqMs, default 10000)', positiveInt('--persist-interval-ms'))
+  .option('--commit-interval-ms <ms>', 'how often the offset of the persisted snapshot is committed (certifierMessageReceiverCommitFreqMs, default 10000)', positiveInt('--commit-interval-ms'))
   .option('--shutdown-timeout-ms <ms>', 'longest graceful stop before exiting with an error', positiveInt('--shutdown-timeout-ms'), DEFAULT_SHUTDOWN_TIMEOUT_MS)
   .action(async (flags: RunFlags) => {
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
@@ -118,6 +122,10 @@ program
       ...(flags.databaseUrl === undefined ? {} : { databaseUrl: flags.databaseUrl }),
       ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
       shutdownTimeoutMs: flags.shutdownTimeoutMs,
+      config: {
+        ...(flags.persistIntervalMs === undefined ? {} : { statemapQueueCleanupFreqMs: flags.persistIntervalMs }),
+        ...(flags.commitIntervalMs === undefined ? {} : { certifierMessageReceiverCommitFreqMs: flags.commitIntervalMs }),
+      },
       logger,
     });
     process.stdout.write(`${formatRunSummary(output)}\n`);
