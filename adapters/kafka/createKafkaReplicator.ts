@@ -81,8 +81,8 @@ export function createKafkaReplicator(options: CreateKafkaReplicatorOptions): Ka
   const kafkaConfig = resolveKafkaConfig(options.kafka);
   logger.debug('kafka settings', describeKafkaConfig(kafkaConfig));
   const kafka = createKafkaClient(kafkaConfig, logger);
-  const source = createKafkaSource({
-    consumer: createKafkaConsumer(kafka, kafkaConfig),
+  const source: KafkaSource = createKafkaSource({
+    consumer: createKafkaConsumer(kafka, kafkaConfig, () => source.owned),
     topic: kafkaConfig.topic,
     logger,
     initialRetryTimeMs: kafkaConfig.initialRetryTimeMs,

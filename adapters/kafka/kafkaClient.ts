@@ -3,9 +3,10 @@
  * own logs routed to the replicator's logger and retries that never give up: a broker outage
  * is waited out with exponential backoff and jitter (kafkajs' retry module), never a crash.
  */
-import { Kafka, logLevel, type Consumer, type logCreator, type Producer } from 'kafkajs';
+import { Kafka, logLevel, PartitionAssigners, type Consumer, type logCreator, type Producer } from 'kafkajs';
 import type { Logger } from '../logging.js';
 import type { KafkaConfig } from './kafkaConfig.js';
+import { singleOwnerAssigner } from './singleOwnerAssigner.js';
 
 function kafkaLogCreator(logger: Logger): logCreator {
   return () => ({ level, log }) => {
@@ -35,9 +36,12 @@ export function createKafkaClient(config: KafkaConfig, logger: Logger): Kafka {
   });
 }
 
-export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig): Consumer {
+/** `ownsPartition` tells the group, at each join, whether this member owns the partition (it keeps it then). */
+export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig, ownsPartition: () => boolean = () => false): Consumer {
   return kafka.consumer({
     groupId: config.groupId,
+    // Round-robin stays as a fallback the group can agree on while older members are still in it.
+    partitionAssigners: [singleOwnerAssigner(ownsPartition), PartitionAssigners.roundRobin],
     sessionTimeout: config.sessionTimeoutMs,
     heartbeatInterval: config.heartbeatIntervalMs,
     rebalanceTimeout: config.rebalanceTimeoutMs,

@@ -83,7 +83,10 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       ownership.next({ type: 'fatal', error: new Error(`topic ${topic} has ${partitions.length} partitions assigned to one member; a Talos certification topic has exactly one`) });
       return;
     }
-    if (partitions.length === 0) lose('the group gave the partition to another member');
+    if (partitions.length === 0) {
+      if (partition === null) logger.info(`standing by: another member of the group reads ${topic}`);
+      lose('the group gave the partition to another member');
+    }
     else if (partition === null) gain(partitions[0]!);
     else if (turn) turn.rejoined = true;
   });

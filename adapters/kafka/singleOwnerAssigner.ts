@@ -1,0 +1,44 @@
+/**
+ * The group's partition assigner: the certification topic has one partition, which goes to the
+ * member that owns it already (so a standby that joins never takes it from a live replicator),
+ * else to the first member by id. Every member, standbys included, gets an assignment entry
+ * (empty for standbys), as Java clients send it: kafkajs' round-robin assigner leaves members
+ * without partitions out, and a broker that waits for every member's assignment (librdkafka's
+ * mock cluster) then never finishes the rebalance.
+ */
+import { AssignerProtocol, type Assigner, type GroupMember, type PartitionAssigner } from 'kafkajs';
+
+export const SINGLE_OWNER_ASSIGNER = 'TalosSingleOwnerAssigner';
+const VERSION = 1;
+const OWNER = Buffer.from('owner');
+
+/** `ownsPartition` answers, when this member (re)joins, whether it owns the partition right now. */
+export function singleOwnerAssigner(ownsPartition: () => boolean): PartitionAssigner {
+  return ({ cluster }): Assigner => ({
+    name: SINGLE_OWNER_ASSIGNER,
+    version: VERSION,
+    protocol: ({ topics }) => ({
+      name: SINGLE_OWNER_ASSIGNER,
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: VERSION, topics, userData: ownsPartition() ? OWNER : Buffer.alloc(0) }),
+    }),
+    async assign({ members, topics }) {
+      const sorted = [...members].sort((a, b) => (a.memberId < b.memberId ? -1 : a.memberId > b.memberId ? 1 : 0));
+      const claimsOwnership = (member: GroupMember) => AssignerProtocol.MemberMetadata.decode(member.memberMetadata)?.userData?.equals(OWNER) === true;
+      // Round-robin from the current owner: with the one partition of a Talos topic, all of it to the owner.
+      const first = Math.max(0, sorted.findIndex(claimsOwnership));
+      const assignment = new Map<string, Record<string, number[]>>(sorted.map((member) => [member.memberId, {}]));
+      let next = first;
+      for (const topic of topics) {
+        for (const { partitionId } of cluster.findTopicPartitionMetadata(topic)) {
+          const member = assignment.get(sorted[next % sorted.length]!.memberId)!;
+          (member[topic] ??= []).push(partitionId);
+          next += 1;
+        }
+      }
+      return sorted.map(({ memberId }) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: VERSION, assignment: assignment.get(memberId)!, userData: Buffer.alloc(0) }),
+      }));
+    },
+  });
+}
