@@ -119,6 +119,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         gain(batch.partition);
         return;
       }
+      if (current.lastDelivered === null) logger.info(`turn ${current.number} reads ${origin} from offset ${first}`);
       current.rejoined = false;
       current.lastDelivered = Number(fresh[fresh.length - 1]!.offset);
       current.subscriber.next(fresh.map((message) => toRawRecord(message, origin)));
