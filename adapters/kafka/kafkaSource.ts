@@ -93,6 +93,19 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   for (const event of [consumer.events.CRASH, consumer.events.STOP, consumer.events.DISCONNECT] as const) {
     consumer.on(event, ({ payload }: { payload?: { error?: Error } }) => lose(payload?.error ? `consumer ${event.split('.')[1]}: ${payload.error.message}` : `consumer ${event.split('.')[1]}`));
   }
+  // kafkajs restarts a crashed consumer only after errors it deems retriable; after any other it
+  // stays disconnected, and a standby (or an owner that handed over) would never rejoin.
+  let reconnecting = false;
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (payload.restart || closing || reconnecting) return;
+    reconnecting = true;
+    logger.warn(`the Kafka consumer stopped on an error it does not retry (${payload.error.message}); reconnecting`);
+    void sleep(options.initialRetryTimeMs ?? 300)
+      .then(() => connect())
+      .finally(() => {
+        reconnecting = false;
+      });
+  });
 
   /** Waits (heart-beating) until the current turn has a subscriber; false if fetching should stop. */
   const awaitTurn = async (payload: EachBatchPayload, number: number): Promise<Turn | null> => {
