@@ -4,13 +4,17 @@
  * else to the first member by id. Every member, standbys included, gets an assignment entry
  * (empty for standbys), as Java clients send it: kafkajs' round-robin assigner leaves members
  * without partitions out, and a broker that waits for every member's assignment (librdkafka's
- * mock cluster) then never finishes the rebalance.
+ * mock cluster) then never finishes the rebalance. That broker also ends the sync as soon as the
+ * leader's assignments are in and refuses a follower's SyncGroup that comes later (INVALID_REQUEST,
+ * which kafkajs does not retry), so the leader gives the followers a head start.
  */
 import { AssignerProtocol, type Assigner, type GroupMember, type PartitionAssigner } from 'kafkajs';
 
 export const SINGLE_OWNER_ASSIGNER = 'TalosSingleOwnerAssigner';
 const VERSION = 1;
 const OWNER = Buffer.from('owner');
+/** How long the leader holds its SyncGroup back when other members sync too (a rebalance is rare). */
+const FOLLOWERS_HEAD_START_MS = 250;
 
 /** `ownsPartition` answers, when this member (re)joins, whether it owns the partition right now. */
 export function singleOwnerAssigner(ownsPartition: () => boolean): PartitionAssigner {
@@ -35,6 +39,7 @@ export function singleOwnerAssigner(ownsPartition: () => boolean): PartitionAssi
           next += 1;
         }
       }
+      if (sorted.length > 1) await new Promise((resolve) => setTimeout(resolve, FOLLOWERS_HEAD_START_MS));
       return sorted.map(({ memberId }) => ({
         memberId,
         memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: VERSION, assignment: assignment.get(memberId)!, userData: Buffer.alloc(0) }),
