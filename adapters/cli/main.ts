@@ -18,6 +18,13 @@ function positiveInt(name: string) {
   };
 }
 
+/**
+ * `run` exits once it has stopped, whatever handles are left: kafkajs can lose track of a
+ * connection it reopened after a broker outage, and that socket alone kept the process alive
+ * after a graceful stop (snapshot persisted, offset committed, group left, database closed).
+ */
+let exitWhenDone = false;
+
 const program = new Command()
   .name('talos-replicator')
   .description('Talos cohort replicator: installs committed statemaps into Postgres in serial-equivalent order')
@@ -102,6 +109,7 @@ program
   .option('--commit-interval-ms <ms>', 'how often the offset of the persisted snapshot is committed (certifierMessageReceiverCommitFreqMs, default 10000)', positiveInt('--commit-interval-ms'))
   .option('--shutdown-timeout-ms <ms>', 'longest graceful stop before exiting with an error', positiveInt('--shutdown-timeout-ms'), DEFAULT_SHUTDOWN_TIMEOUT_MS)
   .action(async (flags: RunFlags) => {
+    exitWhenDone = true;
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
     const sasl = flags.saslUsername || flags.saslPassword ? { mechanism: (flags.saslMechanism ?? process.env.KAFKA_SASL_MECHANISM ?? 'plain') as never, username: flags.saslUsername ?? process.env.KAFKA_SASL_USERNAME ?? '', password: flags.saslPassword ?? process.env.KAFKA_SASL_PASSWORD ?? '' } : undefined;
     const output = await runKafkaReplicator({
@@ -137,3 +145,4 @@ try {
   process.stderr.write(`${formatCliError(error, Boolean(program.opts().verbose))}\n`);
   process.exitCode = error instanceof CliError ? error.exitCode : 1;
 }
+if (exitWhenDone) process.stdout.write('', () => process.exit());
