@@ -4,7 +4,7 @@
  * make failover quick on the mock; a certifier producing the log while the children consume
  * it; and a watch that polls the group's committed offset alongside the persisted snapshot.
  *
- * Set TALOS_TEST_CHILD_LOGS=1 to see the children's logs as they come.
+ * Set TALOS_TEST_CHILD_LOGS=1 to see the children's logs as they come (=debug: with kafkajs' debug log).
  */
 import type { ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
@@ -86,13 +86,14 @@ export function startReplicator(options: StartReplicatorOptions): ReplicatorProc
     ...(options.args ?? []),
   ];
   // Heartbeat, rebalance timeout and fetch wait come from the environment, as an operator sets them.
-  const env = { KAFKA_HEARTBEAT_INTERVAL_MS: '300', KAFKA_REBALANCE_TIMEOUT_MS: '10000', KAFKA_MAX_WAIT_TIME_MS: '100', LOG_LEVEL: 'info' };
+  const debug = process.env.TALOS_TEST_CHILD_LOGS === 'debug';
+  const env = { KAFKA_HEARTBEAT_INTERVAL_MS: '300', KAFKA_REBALANCE_TIMEOUT_MS: '10000', KAFKA_MAX_WAIT_TIME_MS: '100', LOG_LEVEL: debug ? 'debug' : 'info', ...(debug ? { KAFKAJS_LOG_LEVEL: 'debug' } : {}) };
   const { child, result } = spawnCli(args, { env, timeoutMs: 300_000 });
   let log = '';
   const waiters = new Set<() => void>();
   child.stderr!.on('data', (chunk: string) => {
     log += chunk;
-    if (process.env.TALOS_TEST_CHILD_LOGS === '1') for (const line of chunk.split('\n')) if (line) process.stderr.write(`  [${options.name}] ${line}\n`);
+    if (process.env.TALOS_TEST_CHILD_LOGS) for (const line of chunk.split('\n')) if (line) process.stderr.write(`  [${options.name}] ${line}\n`);
     for (const waiter of waiters) waiter();
   });
   // The result settles once; nothing else awaits it when a test fails early.
