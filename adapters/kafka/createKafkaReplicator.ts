@@ -82,7 +82,7 @@ export function createKafkaReplicator(options: CreateKafkaReplicatorOptions): Ka
   logger.debug('kafka settings', describeKafkaConfig(kafkaConfig));
   const kafka = createKafkaClient(kafkaConfig, logger);
   const source: KafkaSource = createKafkaSource({
-    consumer: createKafkaConsumer(kafka, kafkaConfig, () => source.owned),
+    consumer: createKafkaConsumer(kafka, kafkaConfig, () => source.ownedAs),
     topic: kafkaConfig.topic,
     logger,
     initialRetryTimeMs: kafkaConfig.initialRetryTimeMs,

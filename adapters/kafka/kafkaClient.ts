@@ -36,12 +36,12 @@ export function createKafkaClient(config: KafkaConfig, logger: Logger): Kafka {
   });
 }
 
-/** `ownsPartition` tells the group, at each join, whether this member owns the partition (it keeps it then). */
-export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig, ownsPartition: () => boolean = () => false): Consumer {
+/** `ownedAs` tells the group, at each join, under which member id this member owns the partition (it keeps it then). */
+export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig, ownedAs: () => string | null = () => null): Consumer {
   return kafka.consumer({
     groupId: config.groupId,
     // Round-robin stays as a fallback the group can agree on while older members are still in it.
-    partitionAssigners: [singleOwnerAssigner(ownsPartition), PartitionAssigners.roundRobin],
+    partitionAssigners: [singleOwnerAssigner(ownedAs), PartitionAssigners.roundRobin],
     sessionTimeout: config.sessionTimeoutMs,
     heartbeatInterval: config.heartbeatIntervalMs,
     rebalanceTimeout: config.rebalanceTimeoutMs,

@@ -26,6 +26,8 @@ export interface KafkaSource extends MessageSource, SharedLog {
   /** Waits this long after each delivered batch before fetching the next (0: no wait). */
   throttle(delayMs: number): void;
   readonly owned: boolean;
+  /** The group member id under which this member owns the partition; null when it owns nothing. */
+  readonly ownedAs: string | null;
   /** The highest offset delivered in the current turn, for status reporting. */
   readonly lastDelivered: Version | null;
 }
@@ -57,6 +59,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const { consumer, topic, logger } = options;
   const ownership = new Subject<OwnershipChange>();
   let partition: number | null = null;
+  /** The group member id under which this member gained the partition (null: it owns nothing). */
+  let ownedAs: string | null = null;
   /** Incremented on every gain of ownership; a subscription belongs to the turn current when it was made. */
   let turnNumber = 0;
   let turn: Turn | null = null;
@@ -67,11 +71,13 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const lose = (reason: string) => {
     if (partition === null) return;
     partition = null;
+    ownedAs = null;
     logger.info(`no longer owns ${topic}: ${reason}`);
     ownership.next({ type: 'lost', reason });
   };
-  const gain = (owned: number) => {
+  const gain = (owned: number, memberId: string) => {
     partition = owned;
+    ownedAs = memberId;
     turnNumber += 1;
     logger.info(`owns ${topic} partition ${owned} (turn ${turnNumber})`);
     ownership.next({ type: 'gained', partition: owned });
@@ -83,11 +89,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       ownership.next({ type: 'fatal', error: new Error(`topic ${topic} has ${partitions.length} partitions assigned to one member; a Talos certification topic has exactly one`) });
       return;
     }
+    if (partition !== null && payload.memberId !== ownedAs) {
+      // The group forgot this member (its session expired, e.g. while the process was frozen)
+      // and it joined again under a new id: another member may have read the log meanwhile.
+      lose(`the group evicted this member (it owned the partition as ${ownedAs}, rejoined as ${payload.memberId})`);
+    }
     if (partitions.length === 0) {
       if (partition === null) logger.info(`standing by: another member of the group reads ${topic}`);
       lose('the group gave the partition to another member');
-    }
-    else if (partition === null) gain(partitions[0]!);
+    } else if (partition === null) gain(partitions[0]!, payload.memberId);
     else if (turn) turn.rejoined = true;
   });
   for (const event of [consumer.events.CRASH, consumer.events.STOP, consumer.events.DISCONNECT] as const) {
@@ -128,8 +138,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       const first = Number(fresh[0]!.offset);
       if (current.rejoined && current.lastDelivered !== null && first > current.lastDelivered + 1) {
         // Someone else committed past this turn: leave the batch unresolved for the next turn.
+        const memberId = ownedAs!;
         lose(`another member moved the committed offset to ${first} (this turn had read up to ${current.lastDelivered})`);
-        gain(batch.partition);
+        gain(batch.partition, memberId);
         return;
       }
       if (current.lastDelivered === null) logger.info(`turn ${current.number} reads ${origin} from offset ${first}`);
@@ -183,6 +194,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     ownership: ownership.asObservable(),
     get owned() {
       return partition !== null;
+    },
+    get ownedAs() {
+      return ownedAs;
     },
     get lastDelivered() {
       return turn?.lastDelivered ?? null;
