@@ -63,6 +63,8 @@ test('a consumer crash kafkajs does not restart: the run process reconnects and 
   const publishedSecond = certifier.publish(second!);
   await replicator.waitForLog(/turn 1 ended/, 30_000);
   await replicator.waitForLog(/replicating \(turn 2\)/, 60_000);
+  const log = replicator.log();
+  assert.ok(log.indexOf('turn 1 ended') < log.indexOf('replicating (turn 2)'), `the first turn's replicator stopped before the second started:\n${tail(log)}`);
   await publishedSecond;
   await waitForEnd(db.pool, admin, facts, processes);
   replicator.child.kill('SIGTERM');
