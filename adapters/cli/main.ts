@@ -19,6 +19,13 @@ function positiveInt(name: string) {
   };
 }
 
+/**
+ * `run` exits once it has stopped, whatever handles are left: kafkajs can lose track of a
+ * connection it reopened after a broker outage, and that socket alone kept the process alive
+ * after a graceful stop (snapshot persisted, offset committed, group left, database closed).
+ */
+let exitWhenDone = false;
+
 const program = new Command()
   .name('talos-replicator')
   .description('Talos cohort replicator: installs committed statemaps into Postgres in serial-equivalent order')
@@ -77,6 +84,8 @@ interface RunFlags {
   saslMechanism?: string;
   ssl?: boolean;
   sessionTimeoutMs?: number;
+  persistIntervalMs?: number;
+  commitIntervalMs?: number;
   shutdownTimeoutMs: number;
 }
 
@@ -99,10 +108,13 @@ const run = program
   .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256 or scram-sha-512 (env KAFKA_SASL_MECHANISM, default plain)')
   .option('--ssl', 'connect to the brokers with TLS (env KAFKA_SSL)')
   .option('--session-timeout-ms <ms>', 'group session timeout: how soon a standby takes over from a dead replicator (env KAFKA_SESSION_TIMEOUT_MS, default 10000)', positiveInt('--session-timeout-ms'))
+  .option('--persist-interval-ms <ms>', 'how often the snapshot is persisted (statemapQueueCleanupFreqMs, default 10000)', positiveInt('--persist-interval-ms'))
+  .option('--commit-interval-ms <ms>', 'how often the offset of the persisted snapshot is committed (certifierMessageReceiverCommitFreqMs, default 10000)', positiveInt('--commit-interval-ms'))
   .option('--shutdown-timeout-ms <ms>', 'longest graceful stop before exiting with an error', positiveInt('--shutdown-timeout-ms'), DEFAULT_SHUTDOWN_TIMEOUT_MS);
 
 addObservabilityOptions(run)
   .action(async (flags: RunFlags & ObservabilityFlags) => {
+    exitWhenDone = true;
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
     const sasl = flags.saslUsername || flags.saslPassword ? { mechanism: (flags.saslMechanism ?? process.env.KAFKA_SASL_MECHANISM ?? 'plain') as never, username: flags.saslUsername ?? process.env.KAFKA_SASL_USERNAME ?? '', password: flags.saslPassword ?? process.env.KAFKA_SASL_PASSWORD ?? '' } : undefined;
     const output = await runKafkaReplicator({
@@ -123,6 +135,10 @@ addObservabilityOptions(run)
       ...(flags.databaseUrl === undefined ? {} : { databaseUrl: flags.databaseUrl }),
       ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
       shutdownTimeoutMs: flags.shutdownTimeoutMs,
+      config: {
+        ...(flags.persistIntervalMs === undefined ? {} : { statemapQueueCleanupFreqMs: flags.persistIntervalMs }),
+        ...(flags.commitIntervalMs === undefined ? {} : { certifierMessageReceiverCommitFreqMs: flags.commitIntervalMs }),
+      },
       logger,
       observability: commandObservability(flags),
     });
@@ -138,3 +154,4 @@ try {
   // background; the error is reported, so do not wait for it. Unref'd: a clean exit is not delayed.
   setTimeout(() => process.exit(), 3000).unref();
 }
+if (exitWhenDone) process.stdout.write('', () => process.exit());

@@ -86,15 +86,13 @@ export function createKafkaReplicator(options: CreateKafkaReplicatorOptions): Ka
   const kafka = createKafkaClient(kafkaConfig, logger);
   // A crash while the source disconnects (a stop during the group join cuts the join request) must
   // not make kafkajs restart the consumer: it would rejoin the group it just left and hold the partition.
-  const sourceRef: { current: KafkaSource | null } = { current: null };
-  const source = createKafkaSource({
-    consumer: createKafkaConsumer(kafka, kafkaConfig, { restartAfterCrash: () => sourceRef.current?.closing !== true }),
+  const source: KafkaSource = createKafkaSource({
+    consumer: createKafkaConsumer(kafka, kafkaConfig, { restartAfterCrash: () => source.closing !== true, ownedAs: () => source.ownedAs }),
     topic: kafkaConfig.topic,
     logger,
     initialRetryTimeMs: kafkaConfig.initialRetryTimeMs,
     maxRetryTimeMs: kafkaConfig.maxRetryTimeMs,
   });
-  sourceRef.current = source;
   const deadLetter = kafkaConfig.deadLetterTopic
     ? createDeadLetter({ producer: createKafkaProducer(kafka), topic: kafkaConfig.deadLetterTopic, sourceTopic: kafkaConfig.topic, logger })
     : null;

@@ -3,9 +3,10 @@
  * own logs routed to the replicator's logger and retries that never give up: a broker outage
  * is waited out with exponential backoff and jitter (kafkajs' retry module), never a crash.
  */
-import { Kafka, Partitioners, logLevel, type Consumer, type logCreator, type Producer } from 'kafkajs';
+import { Kafka, logLevel, PartitionAssigners, Partitioners, type Consumer, type logCreator, type Producer } from 'kafkajs';
 import type { Logger } from '../logging.js';
 import type { KafkaConfig } from './kafkaConfig.js';
+import { singleOwnerAssigner } from './singleOwnerAssigner.js';
 
 function kafkaLogCreator(logger: Logger): logCreator {
   return () => ({ level, log }) => {
@@ -38,11 +39,16 @@ export function createKafkaClient(config: KafkaConfig, logger: Logger): Kafka {
 export interface KafkaConsumerOptions {
   /** Asked after a crash: false keeps kafkajs from restarting the consumer (default: always restart). */
   readonly restartAfterCrash?: () => boolean;
+  /** Tells the group, at each join, under which member id this member owns the partition (it keeps it then). */
+  readonly ownedAs?: () => string | null;
 }
 
 export function createKafkaConsumer(kafka: Kafka, config: KafkaConfig, options: KafkaConsumerOptions = {}): Consumer {
+  const ownedAs = options.ownedAs ?? (() => null);
   return kafka.consumer({
     groupId: config.groupId,
+    // Round-robin stays as a fallback the group can agree on while older members are still in it.
+    partitionAssigners: [singleOwnerAssigner(ownedAs), PartitionAssigners.roundRobin],
     sessionTimeout: config.sessionTimeoutMs,
     heartbeatInterval: config.heartbeatIntervalMs,
     rebalanceTimeout: config.rebalanceTimeoutMs,

@@ -28,6 +28,8 @@ export interface KafkaSource extends MessageSource, SharedLog {
   readonly owned: boolean;
   /** True once `disconnect()` was called: the consumer must not be restarted after that. */
   readonly closing: boolean;
+  /** The group member id under which this member owns the partition; null when it owns nothing. */
+  readonly ownedAs: string | null;
   /** The highest offset delivered in the current turn, for status reporting. */
   readonly lastDelivered: Version | null;
 }
@@ -59,6 +61,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const { consumer, topic, logger } = options;
   const ownership = new Subject<OwnershipChange>();
   let partition: number | null = null;
+  /** The group member id under which this member gained the partition (null: it owns nothing). */
+  let ownedAs: string | null = null;
   /** Incremented on every gain of ownership; a subscription belongs to the turn current when it was made. */
   let turnNumber = 0;
   let turn: Turn | null = null;
@@ -69,11 +73,13 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const lose = (reason: string) => {
     if (partition === null) return;
     partition = null;
+    ownedAs = null;
     logger.info(`no longer owns ${topic}: ${reason}`);
     ownership.next({ type: 'lost', reason });
   };
-  const gain = (owned: number) => {
+  const gain = (owned: number, memberId: string) => {
     partition = owned;
+    ownedAs = memberId;
     turnNumber += 1;
     logger.info(`owns ${topic} partition ${owned} (turn ${turnNumber})`);
     ownership.next({ type: 'gained', partition: owned });
@@ -85,13 +91,33 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       ownership.next({ type: 'fatal', error: new Error(`topic ${topic} has ${partitions.length} partitions assigned to one member; a Talos certification topic has exactly one`) });
       return;
     }
-    if (partitions.length === 0) lose('the group gave the partition to another member');
-    else if (partition === null) gain(partitions[0]!);
+    if (partition !== null && payload.memberId !== ownedAs) {
+      // The group forgot this member (its session expired, e.g. while the process was frozen)
+      // and it joined again under a new id: another member may have read the log meanwhile.
+      lose(`the group evicted this member (it owned the partition as ${ownedAs}, rejoined as ${payload.memberId})`);
+    }
+    if (partitions.length === 0) {
+      if (partition === null) logger.info(`standing by: another member of the group reads ${topic}`);
+      lose('the group gave the partition to another member');
+    } else if (partition === null) gain(partitions[0]!, payload.memberId);
     else if (turn) turn.rejoined = true;
   });
   for (const event of [consumer.events.CRASH, consumer.events.STOP, consumer.events.DISCONNECT] as const) {
     consumer.on(event, ({ payload }: { payload?: { error?: Error } }) => lose(payload?.error ? `consumer ${event.split('.')[1]}: ${payload.error.message}` : `consumer ${event.split('.')[1]}`));
   }
+  // kafkajs restarts a crashed consumer only after errors it deems retriable; after any other it
+  // stays disconnected, and a standby (or an owner that handed over) would never rejoin.
+  let reconnecting = false;
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    if (payload.restart || closing || reconnecting) return;
+    reconnecting = true;
+    logger.warn(`the Kafka consumer stopped on an error it does not retry (${payload.error.message}); reconnecting`);
+    void sleep(options.initialRetryTimeMs ?? 300)
+      .then(() => connect())
+      .finally(() => {
+        reconnecting = false;
+      });
+  });
 
   /** Waits (heart-beating) until the current turn has a subscriber; false if fetching should stop. */
   const awaitTurn = async (payload: EachBatchPayload, number: number): Promise<Turn | null> => {
@@ -114,10 +140,12 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       const first = Number(fresh[0]!.offset);
       if (current.rejoined && current.lastDelivered !== null && first > current.lastDelivered + 1) {
         // Someone else committed past this turn: leave the batch unresolved for the next turn.
+        const memberId = ownedAs!;
         lose(`another member moved the committed offset to ${first} (this turn had read up to ${current.lastDelivered})`);
-        gain(batch.partition);
+        gain(batch.partition, memberId);
         return;
       }
+      if (current.lastDelivered === null) logger.info(`turn ${current.number} reads ${origin} from offset ${first}`);
       current.rejoined = false;
       current.lastDelivered = Number(fresh[fresh.length - 1]!.offset);
       current.subscriber.next(fresh.map((message) => toRawRecord(message, origin)));
@@ -171,6 +199,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     },
     get closing() {
       return closing;
+    },
+    get ownedAs() {
+      return ownedAs;
     },
     get lastDelivered() {
       return turn?.lastDelivered ?? null;

@@ -24,6 +24,15 @@
  *   when one joins a running group: use `FAST_MOCK_CONSUMER_CONFIG`.
  *   Disconnect all consumers of a group together (Promise.all): disconnecting
  *   them one by one makes the remaining ones rebalance in between.
+ * - A sync ends only once the leader's SyncGroup assigns every member: with
+ *   more members than partitions, kafkajs' round-robin assigner leaves some
+ *   out and the group never stabilises (the leader's connection blocks in
+ *   SyncGroup until the session timeout, then it all starts over). The sync
+ *   also ends as soon as the leader's assignments are in, and a follower's
+ *   SyncGroup that arrives later gets INVALID_REQUEST (kafkajs crashes the
+ *   consumer without restarting it). The replicator's assigner
+ *   (adapters/kafka/singleOwnerAssigner.ts) copes with both.
+ * - Member ids are pointers ("0x7f..."): their order is arbitrary.
  * - No DescribeGroups/ListGroups either: kafkajs `admin.setOffsets()`,
  *   `resetOffsets()`, `describeGroups()`, `listGroups()` fail;
  *   `admin.fetchOffsets()` and `fetchTopicOffsets()` work.
