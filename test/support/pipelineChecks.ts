@@ -93,6 +93,10 @@ export function configOf(params: RunParams): ReplicatorConfigInput {
     maxInstallAttempts: Infinity,
     installRetry: { initialDelayMs: 1, maxDelayMs: 5 },
     snapshotRetry: { initialDelayMs: 1, maxDelayMs: 5 },
+    // Every backpressure state is reached with small suffixes; short waits keep a run quick.
+    backpressureMinDelayMs: 1,
+    backpressureMaxDelayMs: 3,
+    backpressureStallMs: 5,
   };
 }
 
