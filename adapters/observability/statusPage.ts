@@ -252,7 +252,10 @@ function draw(s) {
   const stopped = s.state === 'stopped';
   h.textContent = failed ? 'FAILED' : s.health.ready ? 'READY' : stopped ? 'STOPPED' : 'NOT READY';
   h.className = 'badge ' + (failed ? 'failed' : s.health.ready ? 'ready' : stopped ? 'stopped' : 'notready');
-  $('root-state').textContent = s.state;
+  // Reading Kafka in a consumer group: whether this process owns the topic, and in which turn.
+  $('root-state').textContent = s.failover
+    ? s.state + ' · ' + (s.failover.owned ? 'owns the topic (turn ' + s.failover.turns + ')' : 'standby: another member owns the topic') + ' · failover ' + s.failover.state
+    : s.state;
   const reasons = $('reasons');
   reasons.textContent = s.health.reasons.length ? 'Not ready: ' + s.health.reasons.join('; ') : '';
   reasons.hidden = s.health.reasons.length === 0;
