@@ -6,24 +6,19 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auditCount, logFacts, prepareBank, workload, writeInstaller } from '../cli/fixtures.js';
+import { auditCount, logFacts, workload } from '../cli/fixtures.js';
 import { describeRun, makeTempDir } from '../support/cli.js';
-import { mockKafkaForTest } from '../support/kafka/mockBroker.js';
 import { usePostgres } from '../support/postgres.js';
 import {
   assertExactlyOnce,
   certificationLog,
-  connectAdmin,
-  killAll,
   split,
-  startCertifier,
   startReplicator,
   tail,
   TOPIC,
   waitForEnd,
   waitUntil,
-  watchOffsets,
-  type ReplicatorProcess,
+  setUpProcessScenario,
 } from './processHarness.js';
 
 const pg = usePostgres();
@@ -37,19 +32,9 @@ const FETCH = 1;
 const INVALID_REQUEST = 42;
 
 test('a consumer crash kafkajs does not restart: the run process reconnects and finishes in a new turn', { timeout: 240_000 }, async (t) => {
-  const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
-  if (!mock) return;
-  const db = await pg.freshDatabase();
-  await prepareBank(db.pool, LOG);
-  const installer = await writeInstaller(temp.dir, 'esm-named', 'install');
-  const admin = await connectAdmin(mock.bootstrap);
-  t.after(() => admin.disconnect());
-  const certifier = await startCertifier(mock.bootstrap);
-  t.after(() => certifier.close());
-  const processes: ReplicatorProcess[] = [];
-  t.after(() => killAll(processes));
-  const watch = watchOffsets(admin, db.pool);
-  t.after(() => watch.stop());
+  const scenario = await setUpProcessScenario(t, pg, temp.dir, LOG);
+  if (!scenario) return;
+  const { mock, db, installer, admin, certifier, processes, watch } = scenario;
   const [first, second] = split(certificationLog(LOG), 2);
 
   const replicator = startReplicator({ name: 'replicator', bootstrap: mock.bootstrap, databaseUrl: db.url, installer });

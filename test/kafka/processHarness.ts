@@ -13,9 +13,10 @@ import kafkajs, { type Admin } from 'kafkajs';
 import type { Pool } from 'pg';
 import type { RawRecord } from '../../machines/domain.js';
 import { generateCertificationLog, type CertifierOptions } from '../../adapters/workload/certifier.js';
-import { auditedVersions, bankMismatches, persistedSnapshot, type LogFacts } from '../cli/fixtures.js';
+import { auditedVersions, bankMismatches, persistedSnapshot, prepareBank, writeInstaller, type LogFacts } from '../cli/fixtures.js';
 import { spawnCli, type CliResult } from '../support/cli.js';
-import { FAST_MOCK_CLIENT_CONFIG } from '../support/kafka/mockBroker.js';
+import { FAST_MOCK_CLIENT_CONFIG, mockKafkaForTest, type MockKafka } from '../support/kafka/mockBroker.js';
+import type { TestDatabase, TestPostgres } from '../support/postgres.js';
 import { createLogProducer, OFFSET_ZERO_FILLER } from '../support/kafka/produceLog.js';
 
 const { Kafka, logLevel } = kafkajs;
@@ -268,4 +269,48 @@ export async function assertExactlyOnce(pool: Pool, facts: LogFacts, processes: 
   for (const p of processes) {
     assert.doesNotMatch(p.log(), /replay_audit_pkey/, `${p.name} tried to apply a version twice:\n${tail(p.log())}`);
   }
+}
+
+/** Everything one process-level scenario needs, set up and torn down with the test. */
+export interface ProcessScenario {
+  readonly mock: MockKafka;
+  readonly db: TestDatabase;
+  /** The installer module the children load. */
+  readonly installer: string;
+  readonly admin: Admin;
+  readonly certifier: Certifier;
+  /** Children started by the test; all are killed when it ends. */
+  readonly processes: ReplicatorProcess[];
+  readonly watch: OffsetWatch;
+}
+
+/**
+ * A mock broker with the certification topic, a fresh database with the bank of `log`, the
+ * installer module, an admin client, a certifier and the offset watch; undefined when the test
+ * was skipped for want of a broker. `beforeKill` runs on the children before they are killed.
+ */
+export async function setUpProcessScenario(
+  t: { skip(message?: string): void; after(fn: () => unknown): void },
+  postgres: TestPostgres,
+  dir: string,
+  log: CertifierOptions,
+  beforeKill: (processes: readonly ReplicatorProcess[]) => void = () => {},
+): Promise<ProcessScenario | undefined> {
+  const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
+  if (!mock) return undefined;
+  const db = await postgres.freshDatabase();
+  await prepareBank(db.pool, log);
+  const installer = await writeInstaller(dir, 'esm-named', 'install');
+  const admin = await connectAdmin(mock.bootstrap);
+  t.after(() => admin.disconnect());
+  const certifier = await startCertifier(mock.bootstrap);
+  t.after(() => certifier.close());
+  const processes: ReplicatorProcess[] = [];
+  t.after(async () => {
+    beforeKill(processes);
+    await killAll(processes);
+  });
+  const watch = watchOffsets(admin, db.pool);
+  t.after(() => watch.stop());
+  return { mock, db, installer, admin, certifier, processes, watch };
 }

@@ -10,24 +10,20 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createRandom } from '../../adapters/workload/random.js';
-import { auditCount, logFacts, persistedSnapshot, prepareBank, workload, writeInstaller } from '../cli/fixtures.js';
+import { auditCount, logFacts, persistedSnapshot, workload } from '../cli/fixtures.js';
 import { describeRun, makeTempDir } from '../support/cli.js';
-import { mockKafkaForTest } from '../support/kafka/mockBroker.js';
 import { usePostgres } from '../support/postgres.js';
 import {
   assertExactlyOnce,
   certificationLog,
   committedOffset,
-  connectAdmin,
-  killAll,
   split,
-  startCertifier,
   startReplicator,
   tail,
   TOPIC,
   waitForEnd,
-  watchOffsets,
   type ReplicatorProcess,
+  setUpProcessScenario,
 } from './processHarness.js';
 
 const pg = usePostgres();
@@ -43,19 +39,9 @@ const SEED = process.env.TALOS_KILL_SEED ?? 1;
 const KILL_DELAY_MS = [150, 2500] as const;
 
 test('a replicator process killed with SIGKILL at random moments and restarted each time applies every version exactly once', { timeout: 300_000 }, async (t) => {
-  const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
-  if (!mock) return;
-  const db = await pg.freshDatabase();
-  await prepareBank(db.pool, LOG);
-  const installer = await writeInstaller(temp.dir, 'esm-named', 'install');
-  const admin = await connectAdmin(mock.bootstrap);
-  t.after(() => admin.disconnect());
-  const certifier = await startCertifier(mock.bootstrap);
-  t.after(() => certifier.close());
-  const processes: ReplicatorProcess[] = [];
-  t.after(() => killAll(processes));
-  const watch = watchOffsets(admin, db.pool);
-  t.after(() => watch.stop());
+  const scenario = await setUpProcessScenario(t, pg, temp.dir, LOG);
+  if (!scenario) return;
+  const { mock, db, installer, admin, certifier, processes, watch } = scenario;
 
   const random = createRandom(SEED);
   // The certifier publishes one part of the log while each process runs, so at every kill some

@@ -8,25 +8,20 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auditCount, logFacts, prepareBank, workload, writeInstaller } from '../cli/fixtures.js';
+import { auditCount, logFacts, workload } from '../cli/fixtures.js';
 import { describeRun, makeTempDir } from '../support/cli.js';
-import { mockKafkaForTest } from '../support/kafka/mockBroker.js';
 import { usePostgres } from '../support/postgres.js';
 import {
   assertExactlyOnce,
   certificationLog,
   committedOffset,
-  connectAdmin,
-  killAll,
   split,
-  startCertifier,
   startReplicator,
   tail,
   TOPIC,
   waitForEnd,
   waitUntil,
-  watchOffsets,
-  type ReplicatorProcess,
+  setUpProcessScenario,
 } from './processHarness.js';
 
 const pg = usePostgres();
@@ -39,22 +34,12 @@ const TOTAL = facts.installedVersions.length;
 const REPLICATING = /replicating \(turn 1\)/;
 
 test('an owner frozen past its session and thawed while the standby replicates neither applies a version twice nor commits past the snapshot', { timeout: 240_000 }, async (t) => {
-  const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
-  if (!mock) return;
-  const db = await pg.freshDatabase();
-  await prepareBank(db.pool, LOG);
-  const installer = await writeInstaller(temp.dir, 'esm-named', 'install');
-  const admin = await connectAdmin(mock.bootstrap);
-  t.after(() => admin.disconnect());
-  const certifier = await startCertifier(mock.bootstrap);
-  t.after(() => certifier.close());
-  const processes: ReplicatorProcess[] = [];
-  t.after(async () => {
+  const scenario = await setUpProcessScenario(t, pg, temp.dir, LOG, (processes) => {
+    // A frozen child cannot die of SIGTERM: thaw it first.
     for (const p of processes) if (p.running()) p.child.kill('SIGCONT');
-    await killAll(processes);
   });
-  const watch = watchOffsets(admin, db.pool);
-  t.after(() => watch.stop());
+  if (!scenario) return;
+  const { mock, db, installer, admin, certifier, processes, watch } = scenario;
   const [first, second, third] = split(certificationLog(LOG), 3);
   const start = (name: string) => {
     const replicator = startReplicator({ name, bootstrap: mock.bootstrap, databaseUrl: db.url, installer });
