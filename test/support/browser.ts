@@ -8,12 +8,11 @@
  *   const gate = await browserTestGate();
  *   test('...', { skip: gate.skip }, async (t) => { const browser = await launchBrowser(t); ... });
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
+import { aptInstall, provisionGate, withLock, type TestGate } from './provisioning.js';
 
 const LOG_PREFIX = '[browser]';
 export const CHROMIUM_PATH = '/usr/bin/chromium';
@@ -44,71 +43,8 @@ export function browserTestsRequired(): boolean {
   return process.env['REQUIRE_BROWSER_TESTS'] === '1';
 }
 
-function which(cmd: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(delimiter)) {
-    if (!dir) continue;
-    try {
-      if (statSync(join(dir, cmd)).isFile()) return join(dir, cmd);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-function run(cmd: string, args: string[], timeoutMs: number): { ok: boolean; output: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' } });
-  return { ok: r.status === 0 && !r.error, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
-}
-
-const tail = (text: string, lines = 15) => text.trim().split('\n').slice(-lines).join('\n');
-
-/** A cross-process lock (mkdir is atomic), so parallel test files don't run apt-get at the same time. */
-async function withLock<T>(fn: () => Promise<T> | T): Promise<T> {
-  const lock = join(tmpdir(), `talos-browser-install-${process.getuid?.() ?? 'user'}.lock`);
-  const deadline = Date.now() + 15 * 60_000;
-  for (;;) {
-    try {
-      await mkdir(lock);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      try {
-        if (Date.now() - (await stat(lock)).mtimeMs > 10 * 60_000) {
-          await rm(lock, { recursive: true, force: true }); // stale: its owner died
-          continue;
-        }
-      } catch {
-        continue; // vanished meanwhile
-      }
-      if (Date.now() > deadline) throw new Error(`${LOG_PREFIX} timed out waiting for lock ${lock}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
-}
-
-function aptInstall(): void {
-  const why = `${CHROMIUM_PATH} is missing`;
-  const aptGet = which('apt-get');
-  if (!aptGet) throw new BrowserUnavailableError(`${why}, and apt-get is not available to install it`);
-  if (process.getuid?.() !== 0) throw new BrowserUnavailableError(`${why}; install it (apt-get install ${PACKAGES.join(' ')}) or run as root`);
-  console.error(`${LOG_PREFIX} ${why}: installing ${PACKAGES.join(' ')} with apt-get (one-time) ...`);
-  const started = Date.now();
-  const install = () => run(aptGet, ['install', '-y', '-qq', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=120', ...PACKAGES], 900_000);
-  let r = install();
-  if (!r.ok) {
-    console.error(`${LOG_PREFIX} apt-get install failed; running apt-get update once and retrying ...`);
-    const u = run(aptGet, ['update', '-qq'], 300_000);
-    if (!u.ok) console.error(`${LOG_PREFIX} apt-get update failed:\n${tail(u.output)}`);
-    r = install();
-  }
-  if (!r.ok) throw new BrowserUnavailableError(`apt-get install ${PACKAGES.join(' ')} failed:\n${tail(r.output)}`);
-  console.error(`${LOG_PREFIX} installed ${PACKAGES.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+function installChromium(): void {
+  aptInstall({ packages: PACKAGES, why: `${CHROMIUM_PATH} is missing`, unavailable: (message) => new BrowserUnavailableError(message), prefix: LOG_PREFIX });
 }
 
 let provisioned: Promise<string> | undefined;
@@ -117,9 +53,14 @@ let provisioned: Promise<string> | undefined;
 export function ensureChromium(): Promise<string> {
   provisioned ??= (async () => {
     if (existsSync(CHROMIUM_PATH)) return CHROMIUM_PATH;
-    await withLock(() => {
-      if (!existsSync(CHROMIUM_PATH)) aptInstall();
-    });
+    const lock = join(tmpdir(), `talos-browser-install-${process.getuid?.() ?? 'user'}.lock`);
+    await withLock(
+      lock,
+      () => {
+        if (!existsSync(CHROMIUM_PATH)) installChromium();
+      },
+      LOG_PREFIX,
+    );
     if (!existsSync(CHROMIUM_PATH)) throw new BrowserUnavailableError(`${CHROMIUM_PATH} still missing after installing ${PACKAGES.join(' ')}`);
     return CHROMIUM_PATH;
   })().catch((e: unknown) => {
@@ -129,11 +70,7 @@ export function ensureChromium(): Promise<string> {
   return provisioned;
 }
 
-export interface BrowserTestGate {
-  readonly available: boolean;
-  /** For `test(name, { skip: gate.skip }, fn)`: false, or the reason to skip. */
-  readonly skip: string | false;
-}
+export type BrowserTestGate = TestGate;
 
 let gate: Promise<BrowserTestGate> | undefined;
 
@@ -142,23 +79,17 @@ let gate: Promise<BrowserTestGate> | undefined;
  * Unavailable: a loud notice and a skip reason, or a rejection under REQUIRE_BROWSER_TESTS=1.
  */
 export function browserTestGate(): Promise<BrowserTestGate> {
-  gate ??= (async (): Promise<BrowserTestGate> => {
-    try {
-      await ensureChromium();
-      return { available: true, skip: false };
-    } catch (e) {
-      if (!(e instanceof BrowserUnavailableError)) throw e;
-      if (browserTestsRequired()) throw new Error(`${LOG_PREFIX} REQUIRE_BROWSER_TESTS=1, but no browser on this machine: ${e.message}`, { cause: e });
-      const reason = `browser tests SKIPPED: no chromium on this machine (${e.message})`;
-      const bar = '!'.repeat(78);
-      console.error(`\n${bar}\n!! ${reason}\n!! Set REQUIRE_BROWSER_TESTS=1 to make this a failure.\n${bar}\n`);
-      return { available: false, skip: reason };
-    }
-  })();
+  gate ??= provisionGate({
+    provision: ensureChromium,
+    isUnavailable: (e) => e instanceof BrowserUnavailableError,
+    what: 'browser tests',
+    missing: 'no chromium on this machine',
+    requiredVariable: 'REQUIRE_BROWSER_TESTS',
+    prefix: LOG_PREFIX,
+  });
   return gate;
 }
 
-/** Launches headless chromium (playwright gives it a fresh temporary profile); closed when `t` ends. */
 export async function launchBrowser(t?: { after(fn: () => unknown): void }): Promise<Browser> {
   const executablePath = await ensureChromium();
   const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });

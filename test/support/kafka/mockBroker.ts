@@ -44,15 +44,16 @@
  * - Fetch with no data waits the full maxWaitTimeInMs even if data arrives
  *   meanwhile (kafkajs default: 5 s).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
-import { access, chmod, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants, existsSync, readFileSync } from 'node:fs';
+import { access, chmod, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { aptInstall, provisionGate, run, tail, which, withLock, type TestGate } from '../provisioning.js';
 
 const LOG_PREFIX = '[mock-kafka]';
 export const RDKAFKA_MOCK_HEADER = '/usr/include/librdkafka/rdkafka_mock.h';
@@ -180,95 +181,18 @@ async function cacheDir(): Promise<string> {
   throw new Error(`${LOG_PREFIX} no writable cache directory among ${candidates.join(', ')}`);
 }
 
-function which(cmd: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, cmd);
-    try {
-      if (statSync(p).isFile()) return p;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 // ---------------------------------------------------------------------------
 // Provisioning: headers, compiler, binary
 
-function run(cmd: string, args: string[], timeoutMs: number): { ok: boolean; output: string } {
-  const r = spawnSync(cmd, args, {
-    encoding: 'utf8',
-    timeout: timeoutMs,
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' },
+function installPackages(packages: string[]): void {
+  aptInstall({
+    packages,
+    why: `missing ${packages.join(', ')}`,
+    unavailable: (message) => new KafkaUnavailableError(message),
+    prefix: LOG_PREFIX,
+    noInstallVariable: 'TALOS_MOCK_KAFKA_NO_INSTALL',
+    timeoutMs: 600_000,
   });
-  const output = `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? String(r.error) : ''}`;
-  return { ok: r.status === 0 && !r.error, output };
-}
-
-function tail(text: string, lines = 15): string {
-  return text.trim().split('\n').slice(-lines).join('\n');
-}
-
-let aptUpdated = false;
-
-/** Installs the packages with apt-get; runs `apt-get update` at most once, when the first attempt fails. */
-function aptInstall(packages: string[]): void {
-  const aptGet = which('apt-get');
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const why = `missing ${packages.join(', ')}`;
-  if (process.env['TALOS_MOCK_KAFKA_NO_INSTALL'] === '1') {
-    throw new KafkaUnavailableError(`${why}, and TALOS_MOCK_KAFKA_NO_INSTALL=1 forbids installing it`);
-  }
-  if (!aptGet) throw new KafkaUnavailableError(`${why}, and apt-get is not available to install it`);
-  if (!isRoot) throw new KafkaUnavailableError(`${why}; install it (apt-get install ${packages.join(' ')}) or run as root`);
-
-  console.error(`${LOG_PREFIX} ${why}: installing with apt-get (one-time) ...`);
-  const started = Date.now();
-  const install = (): { ok: boolean; output: string } =>
-    run(aptGet, ['install', '-y', '-qq', '--no-install-recommends', '-o', 'DPkg::Lock::Timeout=120', ...packages], 600_000);
-  let r = install();
-  if (!r.ok && !aptUpdated) {
-    console.error(`${LOG_PREFIX} apt-get install failed; running apt-get update once and retrying ...`);
-    aptUpdated = true;
-    const u = run(aptGet, ['update', '-qq'], 300_000);
-    if (!u.ok) console.error(`${LOG_PREFIX} apt-get update failed:\n${tail(u.output)}`);
-    r = install();
-  }
-  if (!r.ok) {
-    throw new KafkaUnavailableError(`apt-get install ${packages.join(' ')} failed:\n${tail(r.output)}`);
-  }
-  console.error(`${LOG_PREFIX} installed ${packages.join(', ')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-}
-
-/** A cross-process lock (mkdir is atomic), so parallel test files don't run apt/gcc at the same time. */
-async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {
-  const lock = join(dir, 'lock');
-  const deadline = Date.now() + 15 * 60_000;
-  for (;;) {
-    try {
-      await mkdir(lock);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      try {
-        const s = await stat(lock);
-        if (Date.now() - s.mtimeMs > 10 * 60_000) {
-          await rm(lock, { recursive: true, force: true }); // stale: its owner died
-          continue;
-        }
-      } catch {
-        continue; // vanished meanwhile
-      }
-      if (Date.now() > deadline) throw new Error(`${LOG_PREFIX} timed out waiting for lock ${lock}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
 }
 
 function missingPackages(): string[] {
@@ -282,9 +206,9 @@ async function provisionBinary(source: string, name: string): Promise<string> {
   if (!existsSync(source)) throw new Error(`${LOG_PREFIX} C host source not found at ${source}`);
   const dir = await cacheDir();
 
-  return withLock(dir, async () => {
+  return withLock(join(dir, 'lock'), async () => {
     const missing = missingPackages();
-    if (missing.length > 0) aptInstall(missing);
+    if (missing.length > 0) installPackages(missing);
     if (!existsSync(RDKAFKA_MOCK_HEADER)) {
       throw new KafkaUnavailableError(`${RDKAFKA_MOCK_HEADER} still missing after installing librdkafka-dev`);
     }
@@ -308,7 +232,7 @@ async function provisionBinary(source: string, name: string): Promise<string> {
     await chmod(tmp, 0o755);
     await rename(tmp, binary);
     return binary;
-  });
+  }, LOG_PREFIX);
 }
 
 let binaryPromise: Promise<string> | undefined;
@@ -555,12 +479,7 @@ export function kafkaTestsRequired(): boolean {
   return process.env['REQUIRE_KAFKA_TESTS'] === '1';
 }
 
-export interface KafkaTestGate {
-  /** Whether a mock broker can be started on this machine. */
-  readonly available: boolean;
-  /** For `test(name, { skip: gate.skip }, fn)` / `describe(...)`: false, or the reason to skip. */
-  readonly skip: string | false;
-}
+export type KafkaTestGate = TestGate;
 
 let gatePromise: Promise<KafkaTestGate> | undefined;
 
@@ -577,23 +496,14 @@ let gatePromise: Promise<KafkaTestGate> | undefined;
  * reject.
  */
 export function kafkaTestGate(): Promise<KafkaTestGate> {
-  gatePromise ??= (async (): Promise<KafkaTestGate> => {
-    try {
-      await ensureMockKafkaBinary();
-      return { available: true, skip: false };
-    } catch (e) {
-      if (!(e instanceof KafkaUnavailableError)) throw e;
-      if (kafkaTestsRequired()) {
-        throw new Error(`${LOG_PREFIX} REQUIRE_KAFKA_TESTS=1, but no mock Kafka broker on this machine: ${e.message}`, {
-          cause: e,
-        });
-      }
-      const reason = `Kafka tests SKIPPED: no mock Kafka broker on this machine (${e.message})`;
-      const bar = '!'.repeat(78);
-      console.error(`\n${bar}\n!! ${reason}\n!! Set REQUIRE_KAFKA_TESTS=1 to make this a failure.\n${bar}\n`);
-      return { available: false, skip: reason };
-    }
-  })();
+  gatePromise ??= provisionGate({
+    provision: ensureMockKafkaBinary,
+    isUnavailable: (e) => e instanceof KafkaUnavailableError,
+    what: 'Kafka tests',
+    missing: 'no mock Kafka broker on this machine',
+    requiredVariable: 'REQUIRE_KAFKA_TESTS',
+    prefix: LOG_PREFIX,
+  });
   return gatePromise;
 }
 
