@@ -39,9 +39,23 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
   const { logger } = options;
   // Settings first: a bad one is reported before the database is opened or started.
   const kafka = resolveKafkaConfig(mergeKafkaInputs(kafkaConfigFromEnvironment(), options.kafka));
-  const install = await loadInstallerModule(options.installer);
-  const database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
+  // A stop asked for while starting (an embedded Postgres takes a second or two) is carried out
+  // once the replicator runs, so nothing started is left behind by a signal's default exit.
+  let early: NodeJS.Signals | null = null;
+  const noteEarly = (signal: NodeJS.Signals) => {
+    early ??= signal;
+  };
+  for (const signal of signals) process.on(signal, noteEarly);
+  let database: Awaited<ReturnType<typeof openDatabase>>;
+  let install: Awaited<ReturnType<typeof loadInstallerModule>>;
+  try {
+    install = await loadInstallerModule(options.installer);
+    database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
+  } catch (error) {
+    for (const signal of signals) process.off(signal, noteEarly);
+    throw error;
+  }
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
   let onSignal: ((signal: NodeJS.Signals) => void) | null = null;
   let deadline: NodeJS.Timeout | null = null;
@@ -83,10 +97,14 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
       };
       for (const signal of signals) process.on(signal, onSignal);
     });
-    const output = await Promise.race([replicator.run(), stopped]);
+    for (const signal of signals) process.off(signal, noteEarly);
+    const running = replicator.run();
+    if (early) onSignal!(early);
+    const output = await Promise.race([running, stopped]);
     if (output.outcome === 'failed') throw new CliError(`replication stopped: ${output.error?.message ?? 'unknown error'}`, 1, { cause: output.error });
     return output;
   } finally {
+    for (const signal of signals) process.off(signal, noteEarly);
     if (deadline) clearTimeout(deadline);
     if (onSignal) for (const signal of signals) process.off(signal, onSignal);
     await observed?.close();

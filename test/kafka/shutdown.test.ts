@@ -4,12 +4,16 @@
  *   the consumer group left, exit code 0, well within `--shutdown-timeout-ms`;
  * - SIGTERM while still joining the group (a standby, or a start-up): exit code 0, and the
  *   consumer is not restarted into the group it just left;
+ * - SIGTERM while an embedded Postgres is still starting: the stop waits for it, then stops it;
  * - a shutdown that cannot complete (the database refuses connections, so `updateSnapshot` keeps
  *   failing) ends after `--shutdown-timeout-ms` with a non-zero exit code and a clear message,
  *   and the committed offset is still at or below the persisted snapshot + 1.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chmod } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { auditedVersions, logFacts, persistedSnapshot, prepareBank, workload, writeInstaller } from '../cli/fixtures.js';
@@ -108,6 +112,29 @@ test('SIGTERM while the consumer is still joining the group exits 0 and does not
   assert.equal(result.code, 0, describeRun(result));
   assert.match(result.stdout, /^run: stopped after 0 turn\(s\) of ownership/m, describeRun(result));
   assert.doesNotMatch(result.stderr, /Restarting the consumer|owns certification/, `the consumer was not restarted after leaving\n${describeRun(result)}`);
+});
+
+test('SIGTERM while the embedded Postgres is still starting: it starts, stops cleanly, and the command exits 0', { timeout: 60_000 }, async (t) => {
+  const cleanup = teardown(t);
+  const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
+  if (!mock) return;
+  const installer = await writeInstaller(temp.dir, 'esm-named', 'starting');
+  // Run as root, the server runs as "postgres", which must be able to enter the directory.
+  await chmod(temp.dir, 0o755);
+  const dataDir = path.join(temp.dir, 'embedded-data');
+  const running = spawnCli(['run', '--brokers', mock.bootstrap, '--topic', TOPIC, '--group', 'cohort-starting', '--data-dir', dataDir, '--installer', installer], {
+    env: { ...MOCK_KAFKA_ENV, DATABASE_URL: '' },
+    timeoutMs: 40_000,
+  });
+  cleanup(() => void running.child.kill('SIGKILL'));
+  let stderr = '';
+  running.child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+  await until('the embedded Postgres to be starting', () => /starting an embedded Postgres/.test(stderr), 20_000, () => stderr);
+  running.child.kill('SIGTERM');
+  const result = await running.result;
+  assert.equal(result.code, 0, describeRun(result));
+  assert.match(result.stdout, /^run: stopped after 0 turn\(s\) of ownership/m, describeRun(result));
+  assert.equal(existsSync(path.join(dataDir, 'postmaster.pid')), false, 'the embedded server was stopped, not left running');
 });
 
 test('a shutdown that cannot persist its snapshot exits non-zero after --shutdown-timeout-ms, naming the timeout', { timeout: 60_000 }, async (t) => {
