@@ -62,8 +62,9 @@ export const defaultConfig: ReplicatorConfig = {
 };
 
 export class ConfigError extends Error {
-  constructor(readonly key: string, message: string) {
-    super(`invalid replicator config "${key}": ${message}`);
+  /** `reason`: what is wrong, without the setting's name (for callers that name it their own way). */
+  constructor(readonly key: string, readonly reason: string, where = `invalid replicator config "${key}"`) {
+    super(`${where}: ${reason}`);
     this.name = 'ConfigError';
   }
 }

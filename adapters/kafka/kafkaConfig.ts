@@ -72,32 +72,56 @@ export const kafkaEnvironment = {
   maxWaitTimeMs: 'KAFKA_MAX_WAIT_TIME_MS',
 } as const;
 
+/** Where each setting comes from on the command line, so an error names the flag and the variable. */
+const SOURCES: Readonly<Record<string, string>> = {
+  brokers: '--brokers, KAFKA_BROKERS',
+  topic: '--topic, KAFKA_TOPIC',
+  groupId: '--group, KAFKA_GROUP_ID',
+  clientId: '--client-id, KAFKA_CLIENT_ID',
+  deadLetterTopic: '--dead-letter-topic, KAFKA_DEAD_LETTER_TOPIC',
+  'sasl.mechanism': '--sasl-mechanism, KAFKA_SASL_MECHANISM',
+  'sasl.username': '--sasl-username, KAFKA_SASL_USERNAME',
+  'sasl.password': '--sasl-password, KAFKA_SASL_PASSWORD',
+  sessionTimeoutMs: '--session-timeout-ms, KAFKA_SESSION_TIMEOUT_MS',
+  heartbeatIntervalMs: 'KAFKA_HEARTBEAT_INTERVAL_MS',
+  rebalanceTimeoutMs: 'KAFKA_REBALANCE_TIMEOUT_MS',
+  maxWaitTimeMs: 'KAFKA_MAX_WAIT_TIME_MS',
+};
+
+/** A bad Kafka setting: `invalid Kafka setting "topic" (--topic, KAFKA_TOPIC): is required`. */
+export class KafkaConfigError extends ConfigError {
+  constructor(key: string, reason: string) {
+    super(key, reason, `invalid Kafka setting "${key}"${SOURCES[key] ? ` (${SOURCES[key]})` : ''}`);
+    this.name = 'KafkaConfigError';
+  }
+}
+
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 const BROKER = /^[^\s:,]+:\d{1,5}$/;
 
 function requiredText(key: string, value: unknown): string {
-  if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(key, 'is required');
+  if (typeof value !== 'string' || value.trim() === '') throw new KafkaConfigError(key, 'is required');
   return value.trim();
 }
 
 function topicName(key: string, value: unknown): string {
   const name = requiredText(key, value);
-  if (!TOPIC.test(name)) throw new ConfigError(key, `must be a Kafka topic name (letters, digits, ".", "_", "-"), got ${JSON.stringify(name)}`);
+  if (!TOPIC.test(name)) throw new KafkaConfigError(key, `must be a Kafka topic name (letters, digits, ".", "_", "-"), got ${JSON.stringify(name)}`);
   return name;
 }
 
 function milliseconds(key: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ConfigError(key, `must be a positive integer number of milliseconds, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new KafkaConfigError(key, `must be a positive integer number of milliseconds, got ${JSON.stringify(value)}`);
   return value;
 }
 
 function brokers(value: unknown): string[] {
   const list = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? (value as unknown[]) : [];
   const trimmed = list.map((entry) => (typeof entry === 'string' ? entry.trim() : entry)).filter((entry) => entry !== '');
-  if (trimmed.length === 0) throw new ConfigError('brokers', 'is required (host:port[,host:port])');
+  if (trimmed.length === 0) throw new KafkaConfigError('brokers', 'is required (host:port[,host:port])');
   for (const broker of trimmed) {
-    if (typeof broker !== 'string' || !BROKER.test(broker)) throw new ConfigError('brokers', `each broker must be host:port, got ${JSON.stringify(broker)}`);
+    if (typeof broker !== 'string' || !BROKER.test(broker)) throw new KafkaConfigError('brokers', `each broker must be host:port, got ${JSON.stringify(broker)}`);
   }
   return trimmed as string[];
 }
@@ -107,7 +131,7 @@ function sasl(value: unknown): KafkaSasl | null {
   const given = value as Partial<KafkaSasl>;
   const mechanism = String(given.mechanism ?? 'plain').toLowerCase();
   if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
-    throw new ConfigError('sasl.mechanism', `must be plain, scram-sha-256 or scram-sha-512, got ${JSON.stringify(given.mechanism)}`);
+    throw new KafkaConfigError('sasl.mechanism', `must be plain, scram-sha-256 or scram-sha-512, got ${JSON.stringify(given.mechanism)}`);
   }
   return { mechanism, username: requiredText('sasl.username', given.username), password: requiredText('sasl.password', given.password) };
 }
@@ -116,7 +140,7 @@ function sasl(value: unknown): KafkaSasl | null {
 export function resolveKafkaConfig(input: KafkaConfigInput): KafkaConfig {
   const topic = topicName('topic', input.topic);
   const deadLetterTopic = input.deadLetterTopic === undefined || input.deadLetterTopic === null || input.deadLetterTopic === '' ? null : topicName('deadLetterTopic', input.deadLetterTopic);
-  if (deadLetterTopic === topic) throw new ConfigError('deadLetterTopic', 'must differ from the certification topic');
+  if (deadLetterTopic === topic) throw new KafkaConfigError('deadLetterTopic', 'must differ from the certification topic');
   const config: KafkaConfig = {
     brokers: brokers(input.brokers),
     topic,
@@ -134,15 +158,15 @@ export function resolveKafkaConfig(input: KafkaConfigInput): KafkaConfig {
     connectionTimeoutMs: milliseconds('connectionTimeoutMs', input.connectionTimeoutMs, defaultKafkaConfig.connectionTimeoutMs),
     requestTimeoutMs: milliseconds('requestTimeoutMs', input.requestTimeoutMs, defaultKafkaConfig.requestTimeoutMs),
   };
-  if (config.heartbeatIntervalMs >= config.sessionTimeoutMs) throw new ConfigError('heartbeatIntervalMs', `must be below sessionTimeoutMs (${config.sessionTimeoutMs})`);
-  if (config.maxRetryTimeMs < config.initialRetryTimeMs) throw new ConfigError('maxRetryTimeMs', 'must not be below initialRetryTimeMs');
+  if (config.heartbeatIntervalMs >= config.sessionTimeoutMs) throw new KafkaConfigError('heartbeatIntervalMs', `must be below sessionTimeoutMs (${config.sessionTimeoutMs})`);
+  if (config.maxRetryTimeMs < config.initialRetryTimeMs) throw new KafkaConfigError('maxRetryTimeMs', 'must not be below initialRetryTimeMs');
   return config;
 }
 
 function envInteger(env: NodeJS.ProcessEnv, name: string): number | undefined {
   const text = env[name];
   if (text === undefined || text === '') return undefined;
-  if (!/^\d+$/.test(text)) throw new ConfigError(name, `must be a positive integer, got ${JSON.stringify(text)}`);
+  if (!/^\d+$/.test(text)) throw new KafkaConfigError(name, `must be a positive integer, got ${JSON.stringify(text)}`);
   return Number(text);
 }
 
@@ -151,7 +175,7 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   if (text === undefined || text === '') return undefined;
   if (['1', 'true', 'yes'].includes(text)) return true;
   if (['0', 'false', 'no'].includes(text)) return false;
-  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(env[name])}`);
+  throw new KafkaConfigError(name, `must be true or false, got ${JSON.stringify(env[name])}`);
 }
 
 /** The settings the environment gives (unset variables are left out, so flags and defaults apply). */

@@ -56,11 +56,9 @@ export interface ResolvedSdkSettings {
   readonly notes: readonly SettingNote[];
 }
 
-const CONFIG_ERROR_PREFIX = /^invalid replicator config "[^"]*": /;
-
 /** The same error under the name the user wrote the setting with. */
 function renamed(error: ConfigError, key: string): ConfigError {
-  return key === error.key ? error : new ConfigError(key, error.message.replace(CONFIG_ERROR_PREFIX, ''));
+  return key === error.key ? error : new ConfigError(key, error.reason);
 }
 
 /** Maps and validates the SDK's configs (plus this package's extras); throws a ConfigError naming the setting as the user wrote it. */

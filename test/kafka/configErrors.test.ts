@@ -21,14 +21,14 @@ const UNREACHABLE_DATABASE = 'postgres://replicator@127.0.0.1:9/cohort';
 const CLEAN_ENV = Object.fromEntries(Object.keys(process.env).filter((name) => name.startsWith('KAFKA_')).map((name) => [name, undefined]));
 
 const cases: ReadonlyArray<{ name: string; args: readonly string[]; env?: Record<string, string>; error: RegExp }> = [
-  { name: 'no --topic', args: ['--brokers', '127.0.0.1:9092', '--group', 'g'], error: /"topic": is required/ },
-  { name: 'a broker without a port', args: ['--brokers', 'localhost', '--topic', 't', '--group', 'g'], error: /"brokers": each broker must be host:port, got "localhost"/ },
-  { name: 'a topic name Kafka refuses', args: ['--brokers', '127.0.0.1:9092', '--topic', 'cert topic', '--group', 'g'], error: /"topic": must be a Kafka topic name/ },
+  { name: 'no --topic', args: ['--brokers', '127.0.0.1:9092', '--group', 'g'], error: /invalid Kafka setting "topic" \(--topic, KAFKA_TOPIC\): is required/ },
+  { name: 'a broker without a port', args: ['--brokers', 'localhost', '--topic', 't', '--group', 'g'], error: /"brokers" \(--brokers, KAFKA_BROKERS\): each broker must be host:port, got "localhost"/ },
+  { name: 'a topic name Kafka refuses', args: ['--brokers', '127.0.0.1:9092', '--topic', 'cert topic', '--group', 'g'], error: /"topic" \(--topic, KAFKA_TOPIC\): must be a Kafka topic name/ },
   { name: 'a session timeout that is not a number (environment)', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g'], env: { KAFKA_SESSION_TIMEOUT_MS: '10s' }, error: /"KAFKA_SESSION_TIMEOUT_MS": must be a positive integer, got "10s"/ },
   { name: 'KAFKA_SSL that is not a boolean', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g'], env: { KAFKA_SSL: 'maybe' }, error: /"KAFKA_SSL": must be true or false, got "maybe"/ },
-  { name: 'a heartbeat not below the session timeout', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--session-timeout-ms', '3000'], env: { KAFKA_HEARTBEAT_INTERVAL_MS: '3000' }, error: /"heartbeatIntervalMs": must be below sessionTimeoutMs \(3000\)/ },
-  { name: 'a dead-letter topic equal to the certification topic', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--dead-letter-topic', 't'], error: /"deadLetterTopic": must differ from the certification topic/ },
-  { name: 'an unknown SASL mechanism', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--sasl-username', 'u', '--sasl-password', 'p', '--sasl-mechanism', 'kerberos'], error: /"sasl.mechanism": must be plain, scram-sha-256 or scram-sha-512/ },
+  { name: 'a heartbeat not below the session timeout', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--session-timeout-ms', '3000'], env: { KAFKA_HEARTBEAT_INTERVAL_MS: '3000' }, error: /"heartbeatIntervalMs" \(KAFKA_HEARTBEAT_INTERVAL_MS\): must be below sessionTimeoutMs \(3000\)/ },
+  { name: 'a dead-letter topic equal to the certification topic', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--dead-letter-topic', 't'], error: /"deadLetterTopic" \(--dead-letter-topic, KAFKA_DEAD_LETTER_TOPIC\): must differ from the certification topic/ },
+  { name: 'an unknown SASL mechanism', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--sasl-username', 'u', '--sasl-password', 'p', '--sasl-mechanism', 'kerberos'], error: /"sasl.mechanism" \(--sasl-mechanism, KAFKA_SASL_MECHANISM\): must be plain, scram-sha-256 or scram-sha-512/ },
 ];
 
 for (const { name, args, env, error } of cases) {
