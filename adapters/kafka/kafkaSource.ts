@@ -19,6 +19,7 @@
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { Observable, Subject, type Subscriber } from 'rxjs';
 import type { OwnershipChange, SharedLog } from '../../actors/membership.js';
+import { backoffDelay } from '../../machines/backoff.js';
 import type { MessageSource, RawRecord, Version } from '../../machines/domain.js';
 import type { Logger } from '../logging.js';
 
@@ -60,9 +61,8 @@ function toRawRecord(message: KafkaMessage, origin: string): RawRecord {
 export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   const { consumer, topic, logger } = options;
   const ownership = new Subject<OwnershipChange>();
-  let partition: number | null = null;
-  /** The group member id under which this member gained the partition (null: it owns nothing). */
-  let ownedAs: string | null = null;
+  /** The partition this member owns and the group member id it gained it under; null: it owns nothing. */
+  let owner: { readonly partition: number; readonly memberId: string } | null = null;
   /** Incremented on every gain of ownership; a subscription belongs to the turn current when it was made. */
   let turnNumber = 0;
   let turn: Turn | null = null;
@@ -71,15 +71,13 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   let closing = false;
 
   const lose = (reason: string) => {
-    if (partition === null) return;
-    partition = null;
-    ownedAs = null;
+    if (owner === null) return;
+    owner = null;
     logger.info(`no longer owns ${topic}: ${reason}`);
     ownership.next({ type: 'lost', reason });
   };
   const gain = (owned: number, memberId: string) => {
-    partition = owned;
-    ownedAs = memberId;
+    owner = { partition: owned, memberId };
     turnNumber += 1;
     logger.info(`owns ${topic} partition ${owned} (turn ${turnNumber})`);
     ownership.next({ type: 'gained', partition: owned });
@@ -91,15 +89,15 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       ownership.next({ type: 'fatal', error: new Error(`topic ${topic} has ${partitions.length} partitions assigned to one member; a Talos certification topic has exactly one`) });
       return;
     }
-    if (partition !== null && payload.memberId !== ownedAs) {
+    if (owner !== null && payload.memberId !== owner.memberId) {
       // The group forgot this member (its session expired, e.g. while the process was frozen)
       // and it joined again under a new id: another member may have read the log meanwhile.
-      lose(`the group evicted this member (it owned the partition as ${ownedAs}, rejoined as ${payload.memberId})`);
+      lose(`the group evicted this member (it owned the partition as ${owner.memberId}, rejoined as ${payload.memberId})`);
     }
     if (partitions.length === 0) {
-      if (partition === null) logger.info(`standing by: another member of the group reads ${topic}`);
+      if (owner === null) logger.info(`standing by: another member of the group reads ${topic}`);
       lose('the group gave the partition to another member');
-    } else if (partition === null) gain(partitions[0]!, payload.memberId);
+    } else if (owner === null) gain(partitions[0]!, payload.memberId);
     else if (turn) turn.rejoined = true;
   });
   for (const event of [consumer.events.CRASH, consumer.events.STOP, consumer.events.DISCONNECT] as const) {
@@ -121,7 +119,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
   /** Waits (heart-beating) until the current turn has a subscriber; false if fetching should stop. */
   const awaitTurn = async (payload: EachBatchPayload, number: number): Promise<Turn | null> => {
-    while (payload.isRunning() && !payload.isStale() && partition !== null && number === turnNumber) {
+    while (payload.isRunning() && !payload.isStale() && owner !== null && number === turnNumber) {
       if (turn && turn.number === number) return turn;
       await sleep(20);
       await payload.heartbeat().catch(() => {});
@@ -140,7 +138,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       const first = Number(fresh[0]!.offset);
       if (current.rejoined && current.lastDelivered !== null && first > current.lastDelivered + 1) {
         // Someone else committed past this turn: leave the batch unresolved for the next turn.
-        const memberId = ownedAs!;
+        const { memberId } = owner!;
         lose(`another member moved the committed offset to ${first} (this turn had read up to ${current.lastDelivered})`);
         gain(batch.partition, memberId);
         return;
@@ -173,9 +171,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     };
   });
 
+  const retry = { initialDelayMs: options.initialRetryTimeMs ?? 300, maxDelayMs: options.maxRetryTimeMs ?? 30_000, multiplier: 2, jitter: 0.2 };
   const connect = async () => {
-    let delay = options.initialRetryTimeMs ?? 300;
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       if (closing) return;
       try {
         await consumer.connect();
@@ -183,10 +181,10 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
         await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
         return;
       } catch (error) {
+        const delay = backoffDelay(retry, attempt, Math.random);
         logger.warn(`cannot consume ${topic} yet, retrying in ${delay} ms: ${(error as Error).message}`);
         await consumer.disconnect().catch(() => {});
-        await sleep(delay * (0.8 + Math.random() * 0.4));
-        delay = Math.min(delay * 2, options.maxRetryTimeMs ?? 30_000);
+        await sleep(delay);
       }
     }
   };
@@ -195,21 +193,21 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     batches,
     ownership: ownership.asObservable(),
     get owned() {
-      return partition !== null;
+      return owner !== null;
     },
     get closing() {
       return closing;
     },
     get ownedAs() {
-      return ownedAs;
+      return owner?.memberId ?? null;
     },
     get lastDelivered() {
       return turn?.lastDelivered ?? null;
     },
     async commit(version: Version) {
-      if (partition === null) throw new Error(`cannot commit offset ${version + 1} of ${topic}: this member does not own the partition`);
+      if (owner === null) throw new Error(`cannot commit offset ${version + 1} of ${topic}: this member does not own the partition`);
       // Kafka's convention: the committed offset is the next one to read.
-      await consumer.commitOffsets([{ topic, partition, offset: String(version + 1) }]);
+      await consumer.commitOffsets([{ topic, partition: owner.partition, offset: String(version + 1) }]);
     },
     pause() {
       if (paused) return;
