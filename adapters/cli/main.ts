@@ -9,6 +9,7 @@ import { CliError, formatCliError } from './cliError.js';
 import { formatDemoSummary, runDemo } from './demo.js';
 import { addObservabilityOptions, commandObservability, type ObservabilityFlags } from './observabilityOptions.js';
 import { DEFAULT_MAX_INSTALL_ATTEMPTS, formatReplaySummary, runReplay } from './replay.js';
+import { saslParts, type SaslMechanism } from '../kafka/kafkaConfig.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, formatRunSummary, runKafkaReplicator } from './run.js';
 
 function positiveInt(name: string) {
@@ -116,7 +117,8 @@ addObservabilityOptions(run)
   .action(async (flags: RunFlags & ObservabilityFlags) => {
     exitWhenDone = true;
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
-    const sasl = flags.saslUsername || flags.saslPassword ? { mechanism: (flags.saslMechanism ?? process.env.KAFKA_SASL_MECHANISM ?? 'plain') as never, username: flags.saslUsername ?? process.env.KAFKA_SASL_USERNAME ?? '', password: flags.saslPassword ?? process.env.KAFKA_SASL_PASSWORD ?? '' } : undefined;
+    // Only the parts given as flags: the environment supplies the rest (see mergeKafkaInputs).
+    const sasl = saslParts({ mechanism: flags.saslMechanism as SaslMechanism | undefined, username: flags.saslUsername, password: flags.saslPassword });
     const output = await runKafkaReplicator({
       kafka: {
         brokers: flags.brokers?.split(','),

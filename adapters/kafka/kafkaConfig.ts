@@ -38,7 +38,10 @@ export interface KafkaConfig {
   readonly requestTimeoutMs: number;
 }
 
-export type KafkaConfigInput = { readonly [K in keyof KafkaConfig]?: KafkaConfig[K] | undefined };
+export type KafkaConfigInput = { readonly [K in Exclude<keyof KafkaConfig, 'sasl'>]?: KafkaConfig[K] | undefined } & {
+  /** SASL is on when a user name or a password is given; the parts may come from different places (flags, environment). */
+  readonly sasl?: Partial<KafkaSasl> | null | undefined;
+};
 
 export const defaultKafkaConfig = {
   clientId: 'talos-cohort-replicator',
@@ -129,6 +132,7 @@ function brokers(value: unknown): string[] {
 function sasl(value: unknown): KafkaSasl | null {
   if (value === null || value === undefined) return null;
   const given = value as Partial<KafkaSasl>;
+  if (!given.username && !given.password) return null;
   const mechanism = String(given.mechanism ?? 'plain').toLowerCase();
   if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
     throw new KafkaConfigError('sasl.mechanism', `must be plain, scram-sha-256 or scram-sha-512, got ${JSON.stringify(given.mechanism)}`);
@@ -181,8 +185,6 @@ function envBoolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
 /** The settings the environment gives (unset variables are left out, so flags and defaults apply). */
 export function kafkaConfigFromEnvironment(env: NodeJS.ProcessEnv = process.env): KafkaConfigInput {
   const e = kafkaEnvironment;
-  const username = env[e.saslUsername];
-  const password = env[e.saslPassword];
   return {
     brokers: env[e.brokers] === undefined || env[e.brokers] === '' ? undefined : env[e.brokers]!.split(','),
     topic: env[e.topic] || undefined,
@@ -190,7 +192,7 @@ export function kafkaConfigFromEnvironment(env: NodeJS.ProcessEnv = process.env)
     clientId: env[e.clientId] || undefined,
     ssl: envBoolean(env, e.ssl),
     deadLetterTopic: env[e.deadLetterTopic] || undefined,
-    sasl: username || password ? { mechanism: (env[e.saslMechanism] || 'plain') as SaslMechanism, username: username ?? '', password: password ?? '' } : undefined,
+    sasl: saslParts({ mechanism: env[e.saslMechanism] as SaslMechanism | undefined, username: env[e.saslUsername], password: env[e.saslPassword] }),
     sessionTimeoutMs: envInteger(env, e.sessionTimeoutMs),
     heartbeatIntervalMs: envInteger(env, e.heartbeatIntervalMs),
     rebalanceTimeoutMs: envInteger(env, e.rebalanceTimeoutMs),
@@ -198,10 +200,17 @@ export function kafkaConfigFromEnvironment(env: NodeJS.ProcessEnv = process.env)
   };
 }
 
-/** Flags over environment: every key a flag sets replaces the environment's. */
+/** The SASL parts given (empty strings count as not given); undefined when none is. */
+export function saslParts(parts: Partial<KafkaSasl>): Partial<KafkaSasl> | undefined {
+  const given = Object.fromEntries(Object.entries(parts).filter(([, value]) => value !== undefined && value !== '')) as Partial<KafkaSasl>;
+  return Object.keys(given).length > 0 ? given : undefined;
+}
+
+/** Flags over environment: every key a flag sets replaces the environment's, and so does every SASL part. */
 export function mergeKafkaInputs(environment: KafkaConfigInput, flags: KafkaConfigInput): KafkaConfigInput {
   const merged: Record<string, unknown> = { ...environment };
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
+  if (environment.sasl && flags.sasl) merged.sasl = { ...environment.sasl, ...saslParts(flags.sasl) };
   return merged as KafkaConfigInput;
 }
 
