@@ -121,7 +121,6 @@ export interface FailoverStatus {
 }
 
 export class StatusModel {
-  readonly #root: AnyActorRef;
   /** The process's top actor: the root itself, or the failover machine above the turns. */
   readonly #top: AnyActorRef;
   readonly #refs = new Map<string, AnyActorRef>();
@@ -129,7 +128,6 @@ export class StatusModel {
   readonly #createdAt = Date.now();
 
   constructor(root: AnyActorRef, options: StatusModelOptions) {
-    this.#root = root;
     this.#top = root;
     this.#options = options;
     if (!options.turnOf) this.#refs.set('root', root);
@@ -202,7 +200,9 @@ export class StatusModel {
 
   status(): ReplicatorStatus {
     this.#resolveRoot();
-    const root: LooseSnapshot = this.#snapshot('root') ?? { status: 'unknown', value: 'not running', context: {} };
+    const turn = this.#snapshot('root');
+    // Between turns of a Kafka replicator (standby, leaving) the failover machine's state stands for the root's.
+    const root: LooseSnapshot = turn ?? { status: 'unknown', value: (this.#top.getSnapshot() as LooseSnapshot).value, context: {} };
     const rootContext = (root.context ?? {}) as { snapshot?: Version | null; persisted?: Version | null; committed?: Version | null };
     const machines: Record<string, MachineStatus> = {};
     for (const id of ['root', 'replicator', 'queue', 'installer', 'persister', 'source', 'pool']) {
@@ -221,8 +221,8 @@ export class StatusModel {
     return {
       time: new Date().toISOString(),
       uptimeSeconds: (Date.now() - this.#createdAt) / 1000,
-      health: this.health(),
-      state: this.#refs.has('root') ? (typeof root.value === 'string' ? root.value : JSON.stringify(root.value)) : String((this.#top.getSnapshot() as LooseSnapshot).value),
+      health: turn ? this.#health(turn) : this.#healthBetweenTurns(),
+      state: typeof root.value === 'string' ? root.value : JSON.stringify(root.value),
       failover: this.#failover(),
       machines,
       snapshot: { inMemory, persisted: rootContext.persisted ?? null },
