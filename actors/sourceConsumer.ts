@@ -25,16 +25,14 @@ export function createSourceConsumer(source: MessageSource, parse: BatchParser) 
     let committed: Version | null = null;
     let commits: Promise<void> = Promise.resolve();
     /** The last commit asked for: while one commit hangs (a broker outage), those queued behind it collapse into the newest. */
-    let newest = 0;
     let newestVersion: Version | null = null;
     const report = (event: SourceReport) => sendBack(event);
 
     const commit = (version: Version): Promise<void> => {
-      const mine = ++newest;
       newestVersion = version;
       commits = commits.then(async () => {
         if (committed !== null && version <= committed) return;
-        if (mine < newest && newestVersion !== null && newestVersion >= version) return;
+        if (newestVersion !== null && newestVersion > version) return;
         try {
           await source.commit(version);
           committed = version;
