@@ -11,7 +11,7 @@ import { kafkaConfigFromEnvironment, mergeKafkaInputs, resolveKafkaConfig, type 
 import type { Logger } from '../logging.js';
 import { createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
 import { CliError } from './cliError.js';
-import { openDatabase } from './database.js';
+import { openDatabase, type CommandDatabase } from './database.js';
 import { loadInstallerModule } from './loadInstallerModule.js';
 import { observeCommand, replicatorObservabilityOptions, statsConfig, type CommandObservability } from './observabilityOptions.js';
 
@@ -47,20 +47,14 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
     early ??= signal;
   };
   for (const signal of signals) process.on(signal, noteEarly);
-  let database: Awaited<ReturnType<typeof openDatabase>>;
-  let install: Awaited<ReturnType<typeof loadInstallerModule>>;
-  try {
-    install = await loadInstallerModule(options.installer);
-    database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
-  } catch (error) {
-    for (const signal of signals) process.off(signal, noteEarly);
-    throw error;
-  }
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+  let database: CommandDatabase | undefined;
   let onSignal: ((signal: NodeJS.Signals) => void) | null = null;
   let deadline: NodeJS.Timeout | null = null;
   let observed: { close(): Promise<void> } | undefined;
   try {
+    const install = await loadInstallerModule(options.installer);
+    database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
     const installer = createTransactionalInstaller(database.pool, { install });
     const store = createPostgresSnapshotStore(database.pool, { pruneInstalledBookkeeping: true });
     await installer.ensureSchema();
@@ -108,7 +102,7 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
     if (deadline) clearTimeout(deadline);
     if (onSignal) for (const signal of signals) process.off(signal, onSignal);
     await observed?.close();
-    await database.close();
+    await database?.close();
   }
 }
 
