@@ -9,7 +9,7 @@
  *   failing) ends after `--shutdown-timeout-ms` with a non-zero exit code and a clear message,
  *   and the committed offset is still at or below the persisted snapshot + 1.
  */
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
@@ -47,16 +47,24 @@ function startRun(bootstrap: string, group: string, db: TestDatabase, installer:
   return { ...running, stderr: () => stderr };
 }
 
-test('SIGTERM mid-run: in-flight installs finish, snapshot persisted, offset committed, group left, exit 0', { timeout: 60_000 }, async (t) => {
+/** A broker holding the whole log, a bank database, an admin client and an installer module; undefined when skipped. */
+async function producedScenario(t: TestContext, installerName: string) {
   const cleanup = teardown(t);
   const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
-  if (!mock) return;
+  if (!mock) return undefined;
   const db = await postgres.freshDatabase();
   await prepareBank(db.pool, LOG);
   const admin = await connectAdmin(mock.bootstrap);
   cleanup(() => admin.close());
   await produce(mock.bootstrap, TOPIC, workloadRecords(LOG));
-  const installer = await writeInstaller(temp.dir, 'esm-named', 'graceful');
+  const installer = await writeInstaller(temp.dir, 'esm-named', installerName);
+  return { cleanup, mock, db, admin, installer };
+}
+
+test('SIGTERM mid-run: in-flight installs finish, snapshot persisted, offset committed, group left, exit 0', { timeout: 60_000 }, async (t) => {
+  const scenario = await producedScenario(t, 'graceful');
+  if (!scenario) return;
+  const { cleanup, mock, db, admin, installer } = scenario;
 
   const SHUTDOWN_TIMEOUT_MS = 20_000;
   const run = startRun(mock.bootstrap, 'cohort-graceful', db, installer, SHUTDOWN_TIMEOUT_MS, true);
@@ -138,15 +146,9 @@ test('SIGTERM while the embedded Postgres is still starting: it starts, stops cl
 });
 
 test('a shutdown that cannot persist its snapshot exits non-zero after --shutdown-timeout-ms, naming the timeout', { timeout: 60_000 }, async (t) => {
-  const cleanup = teardown(t);
-  const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
-  if (!mock) return;
-  const db = await postgres.freshDatabase();
-  await prepareBank(db.pool, LOG);
-  const admin = await connectAdmin(mock.bootstrap);
-  cleanup(() => admin.close());
-  await produce(mock.bootstrap, TOPIC, workloadRecords(LOG));
-  const installer = await writeInstaller(temp.dir, 'esm-named', 'stuck');
+  const scenario = await producedScenario(t, 'stuck');
+  if (!scenario) return;
+  const { cleanup, mock, db, admin, installer } = scenario;
   const superuser = new pg.Client({ connectionString: postgres.server().urlFor('postgres') });
   superuser.on('error', () => undefined);
   await superuser.connect();
