@@ -5,6 +5,7 @@
  */
 import type { RawRecord, StatemapEntry, Version } from '../../machines/domain.js';
 import type { CertificationMessage, DecisionOutcome, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
+import { scanFields } from './fieldScanner.js';
 
 export type ParseResult = { readonly ok: true; readonly message: CertificationMessage } | { readonly ok: false; readonly reject: RejectedRecord };
 
@@ -97,11 +98,15 @@ export function parseRecord(record: RawRecord): ParseResult {
     return reject(type === undefined ? 'missing messageType header' : `unknown messageType header ${JSON.stringify(type)}`);
   }
   if (record.value === null || record.value === undefined) return reject(`${type} record has no value`);
-  let body: unknown;
-  try {
-    body = JSON.parse(typeof record.value === 'string' ? record.value : record.value.toString('utf8'));
-  } catch (error) {
-    return reject(invalidJsonReason(type, error));
+  // Bytes (as Kafka hands them over) go through the field scanner, which reads only what the
+  // messages need; whatever it is unsure of is left to JSON.parse, the authority on errors.
+  let body: unknown = typeof record.value === 'string' ? undefined : scanFields(record.value);
+  if (body === undefined) {
+    try {
+      body = JSON.parse(typeof record.value === 'string' ? record.value : record.value.toString('utf8'));
+    } catch (error) {
+      return reject(invalidJsonReason(type, error));
+    }
   }
   const result = validateBody(type, body, offset);
   return typeof result === 'string' ? reject(result) : { ok: true, message: result };

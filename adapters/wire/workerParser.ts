@@ -85,6 +85,18 @@ function wellFormed(text: string): boolean {
   return !/[\uD800-\uDFFF]/.test(text) || Buffer.from(text, 'utf8').toString('utf8') === text;
 }
 
+/**
+ * A worker inherits the process's flags, V8's (`--max-old-space-size`, `--expose-gc`) quietly
+ * skipped, unless they are listed explicitly, when those are refused. Only `--input-type` (from
+ * `node --input-type=module -e`) must go, since it would stop this worker's module loading, so the
+ * list is only spelled out then, without the flags a worker may not take.
+ */
+function workerExecArgv(): { execArgv?: string[] } {
+  if (!process.execArgv.some((flag) => flag.startsWith('--input-type'))) return {};
+  return { execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type') && !V8_ONLY_FLAG.test(flag)) };
+}
+const V8_ONLY_FLAG = /^--(max-old-space-size|max-semi-space-size|max-young-generation-size|stack-size|expose[-_]gc)\b/;
+
 function fail(message: string, cause?: unknown): Error {
   return cause === undefined ? new Error(message) : new Error(message, { cause });
 }
@@ -145,8 +157,7 @@ export function createWorkerParser(options: WorkerParserOptions = {}): WorkerPar
 
   const spawn = (index: number): Slot => {
     const worker = new Worker(WORKER_URL, {
-      // Workers inherit the process's flags; `--input-type` (from `node --input-type=module -e`) would stop this one loading.
-      execArgv: process.execArgv.filter((flag) => !flag.startsWith('--input-type')),
+      ...workerExecArgv(),
       ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
     });
     const slot: Slot = { worker, index, inFlight: 0, error: null, closing: false };

@@ -1,0 +1,244 @@
+/**
+ * Reads the few top-level fields the replicator needs from a record's JSON bytes without building
+ * the rest of the value.
+ *
+ * Why: `JSON.parse` of a Talos record builds every field (read sets, write sets, a dozen metric
+ * timestamps) only for them to be dropped, and that allocation was about half the pipeline's
+ * main-thread time (profile in issue 3). This scanner still checks every byte against the JSON
+ * grammar, so it accepts exactly what `JSON.parse` accepts, but it only materialises the wanted
+ * fields, and those through `JSON.parse` of their own slice when they are not plain strings or
+ * numbers.
+ *
+ * It is a fast path, never the authority: whenever it is not certain (invalid JSON, escaped keys,
+ * very deep nesting, a top level that is not an object) it answers `undefined` and the caller
+ * falls back to `JSON.parse`, which produces the result and the error message. The equivalence is
+ * a property test (test/wire/fieldScanner.test.ts).
+ */
+
+/** The top-level keys whose values the wire format reads (see parseRecord.ts). */
+export const SCANNED_KEYS = ['xid', 'statemap', 'decision', 'version', 'safepoint', 'duplicateVersion'] as const;
+export type ScannedKey = (typeof SCANNED_KEYS)[number];
+export type ScannedFields = { [K in ScannedKey]?: unknown };
+
+/** Beyond this nesting the scanner hands over to `JSON.parse` rather than recurse further. */
+const MAX_DEPTH = 64;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+const KEY_BYTES = SCANNED_KEYS.map((key) => Buffer.from(key, 'latin1'));
+
+/** Result slots of the string scan, module-level so the hot loop allocates nothing. */
+let stringHasEscape = false;
+let stringIsAscii = true;
+
+function isWhitespace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+function skipWhitespace(b: Uint8Array, i: number): number {
+  while (i < b.length && isWhitespace(b[i]!)) i++;
+  return i;
+}
+
+function isHex(c: number): boolean {
+  return (c >= ZERO && c <= NINE) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
+/** `i` is just past the opening quote; returns the index just past the closing quote, or -1. */
+function skipString(b: Uint8Array, i: number): number {
+  stringHasEscape = false;
+  stringIsAscii = true;
+  const end = b.length;
+  while (i < end) {
+    const c = b[i]!;
+    if (c === QUOTE) return i + 1;
+    if (c < 0x20) return -1;
+    if (c === BACKSLASH) {
+      stringHasEscape = true;
+      const e = b[i + 1];
+      if (e === 0x75 /* u */) {
+        if (i + 5 >= end || !isHex(b[i + 2]!) || !isHex(b[i + 3]!) || !isHex(b[i + 4]!) || !isHex(b[i + 5]!)) return -1;
+        i += 6;
+        continue;
+      }
+      if (e === QUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+        i += 2;
+        continue;
+      }
+      return -1;
+    }
+    if (c >= 0x80) stringIsAscii = false;
+    i++;
+  }
+  return -1;
+}
+
+function skipDigits(b: Uint8Array, i: number): number {
+  while (i < b.length && b[i]! >= ZERO && b[i]! <= NINE) i++;
+  return i;
+}
+
+/** JSON's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+function skipNumber(b: Uint8Array, i: number): number {
+  if (b[i] === MINUS) i++;
+  const c = b[i];
+  if (c === ZERO) i++;
+  else if (c !== undefined && c > ZERO && c <= NINE) i = skipDigits(b, i + 1);
+  else return -1;
+  if (b[i] === DOT) {
+    const start = i + 1;
+    i = skipDigits(b, start);
+    if (i === start) return -1;
+  }
+  if (b[i] === 0x65 || b[i] === 0x45) {
+    i++;
+    if (b[i] === PLUS || b[i] === MINUS) i++;
+    const start = i;
+    i = skipDigits(b, start);
+    if (i === start) return -1;
+  }
+  return i;
+}
+
+function skipLiteral(b: Uint8Array, i: number, literal: string): number {
+  for (let k = 0; k < literal.length; k++) if (b[i + k] !== literal.charCodeAt(k)) return -1;
+  return i + literal.length;
+}
+
+/** `i` is at the first byte of a value (no leading whitespace); returns the index just past it, or -1. */
+function skipValue(b: Uint8Array, i: number, depth: number): number {
+  const c = b[i];
+  if (c === QUOTE) return skipString(b, i + 1);
+  if (c === OPEN_BRACE) return skipObject(b, i + 1, depth + 1);
+  if (c === OPEN_BRACKET) return skipArray(b, i + 1, depth + 1);
+  if (c === 0x74) return skipLiteral(b, i, 'true');
+  if (c === 0x66) return skipLiteral(b, i, 'false');
+  if (c === 0x6e) return skipLiteral(b, i, 'null');
+  return skipNumber(b, i);
+}
+
+function skipArray(b: Uint8Array, i: number, depth: number): number {
+  if (depth > MAX_DEPTH) return -1;
+  i = skipWhitespace(b, i);
+  if (b[i] === CLOSE_BRACKET) return i + 1;
+  for (;;) {
+    i = skipValue(b, i, depth);
+    if (i < 0) return -1;
+    i = skipWhitespace(b, i);
+    const c = b[i];
+    if (c === CLOSE_BRACKET) return i + 1;
+    if (c !== COMMA) return -1;
+    i = skipWhitespace(b, i + 1);
+  }
+}
+
+function skipObject(b: Uint8Array, i: number, depth: number): number {
+  if (depth > MAX_DEPTH) return -1;
+  i = skipWhitespace(b, i);
+  if (b[i] === CLOSE_BRACE) return i + 1;
+  for (;;) {
+    if (b[i] !== QUOTE) return -1;
+    i = skipString(b, i + 1);
+    if (i < 0) return -1;
+    i = skipWhitespace(b, i);
+    if (b[i] !== COLON) return -1;
+    i = skipValue(b, skipWhitespace(b, i + 1), depth);
+    if (i < 0) return -1;
+    i = skipWhitespace(b, i);
+    const c = b[i];
+    if (c === CLOSE_BRACE) return i + 1;
+    if (c !== COMMA) return -1;
+    i = skipWhitespace(b, i + 1);
+  }
+}
+
+/** Which wanted key the bytes `start..end` (between a key's quotes) spell, or -1. */
+function wantedKey(b: Uint8Array, start: number, end: number): number {
+  const length = end - start;
+  outer: for (let k = 0; k < KEY_BYTES.length; k++) {
+    const key = KEY_BYTES[k]!;
+    if (key.length !== length) continue;
+    for (let j = 0; j < length; j++) if (b[start + j] !== key[j]) continue outer;
+    return k;
+  }
+  return -1;
+}
+
+/** Small non-negative integers (the versions) are read digit by digit; anything else as JSON does. */
+function numberAt(b: Uint8Array, start: number, end: number, bytes: Buffer): number {
+  if (end - start <= 15) {
+    let value = 0;
+    for (let i = start; i < end; i++) {
+      const c = b[i]!;
+      if (c < ZERO || c > NINE) return Number(bytes.toString('latin1', start, end));
+      value = value * 10 + (c - ZERO);
+    }
+    return value;
+  }
+  return Number(bytes.toString('latin1', start, end));
+}
+
+/** The value of the wanted field at `start..end` (already checked against the grammar). */
+function materialise(bytes: Buffer, start: number, end: number): unknown {
+  const c = bytes[start]!;
+  if (c === QUOTE) {
+    if (stringHasEscape) return JSON.parse(bytes.toString('utf8', start, end));
+    return stringIsAscii ? bytes.toString('latin1', start + 1, end - 1) : bytes.toString('utf8', start + 1, end - 1);
+  }
+  if (c === MINUS || (c >= ZERO && c <= NINE)) return numberAt(bytes, start, end, bytes);
+  if (c === 0x74) return true;
+  if (c === 0x66) return false;
+  if (c === 0x6e) return null;
+  return JSON.parse(bytes.toString('utf8', start, end));
+}
+
+/**
+ * The wanted top-level fields of the JSON object in `bytes` (a later duplicate key wins, as in
+ * `JSON.parse`), or `undefined` when the scanner is not certain: the caller must then use
+ * `JSON.parse`.
+ */
+export function scanFields(bytes: Buffer): ScannedFields | undefined {
+  const b = bytes;
+  let i = skipWhitespace(b, 0);
+  if (b[i] !== OPEN_BRACE) return undefined;
+  const fields: ScannedFields = {};
+  i = skipWhitespace(b, i + 1);
+  if (b[i] === CLOSE_BRACE) {
+    i++;
+  } else {
+    for (;;) {
+      if (b[i] !== QUOTE) return undefined;
+      const keyStart = i + 1;
+      i = skipString(b, keyStart);
+      if (i < 0 || stringHasEscape) return undefined;
+      const key = wantedKey(b, keyStart, i - 1);
+      i = skipWhitespace(b, i);
+      if (b[i] !== COLON) return undefined;
+      const valueStart = skipWhitespace(b, i + 1);
+      i = skipValue(b, valueStart, 1);
+      if (i < 0) return undefined;
+      if (key >= 0) fields[SCANNED_KEYS[key]!] = materialise(bytes, valueStart, i);
+      i = skipWhitespace(b, i);
+      const c = b[i];
+      if (c === CLOSE_BRACE) {
+        i++;
+        break;
+      }
+      if (c !== COMMA) return undefined;
+      i = skipWhitespace(b, i + 1);
+    }
+  }
+  return skipWhitespace(b, i) === b.length ? fields : undefined;
+}

@@ -1,0 +1,136 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { SCANNED_KEYS, scanFields, type ScannedFields } from '../../adapters/wire/fieldScanner.js';
+import { parseRecord } from '../../adapters/wire/parseRecord.js';
+import { syntheticLog } from '../bench/syntheticLog.js';
+import type { RawRecord } from '../../machines/domain.js';
+
+/** What the scanner must agree with: JSON.parse's value of each scanned key, for a top-level object. */
+function reference(bytes: Buffer): ScannedFields | 'invalid' | 'not-object' {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return 'invalid';
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not-object';
+  const fields: ScannedFields = {};
+  for (const key of SCANNED_KEYS) if (Object.hasOwn(value, key)) fields[key] = (value as Record<string, unknown>)[key];
+  return fields;
+}
+
+function assertAgrees(bytes: Buffer): ScannedFields | undefined {
+  const scanned = scanFields(bytes);
+  const expected = reference(bytes);
+  // The scanner may give up on anything (the caller then uses JSON.parse), but never on what it answers.
+  if (scanned !== undefined) {
+    assert.notEqual(expected, 'invalid', `scanner accepted invalid JSON: ${JSON.stringify(bytes.toString('latin1'))}`);
+    assert.notEqual(expected, 'not-object');
+    assert.deepStrictEqual(scanned, expected);
+  }
+  return scanned;
+}
+
+const key = fc.oneof(fc.constantFrom(...SCANNED_KEYS, 'metrics', 'readset', 'versions', 'xi', 'xidd', '__proto__'), fc.string({ maxLength: 6 }));
+const scalar = fc.oneof(
+  fc.jsonValue({ maxDepth: 0 }),
+  fc.string({ unit: 'binary', maxLength: 8 }),
+  fc.constantFrom('-0', '1e400', '-1E-400', '0.5e+2', '12345678901234567890', '007', '1.', '.5', '+1', 'tru', 'nul', '"\\u00e9"', '"\\x"', '"a\tb"'),
+);
+/** Object texts: mostly valid JSON with the scanned keys, written with random spacing, some made invalid. */
+const objectText: fc.Arbitrary<string> = fc
+  .tuple(
+    fc.array(fc.tuple(key, fc.oneof({ weight: 3, arbitrary: fc.jsonValue({ maxDepth: 3 }) }, { weight: 1, arbitrary: scalar })), { maxLength: 8 }),
+    fc.constantFrom('', ' ', '\n', '\t', '\r\n  '),
+  )
+  .map(([entries, space]) => `${space}{${entries.map(([k, v]) => `${space}${JSON.stringify(k)}${space}:${space}${typeof v === 'string' && /^[-+.\d"tn]/.test(v) && !v.startsWith('"') ? v : JSON.stringify(v)}${space}`).join(',')}}${space}`);
+
+const mutation = fc.oneof(
+  { weight: 4, arbitrary: fc.constant((text: string) => Buffer.from(text, 'utf8')) },
+  { weight: 1, arbitrary: fc.nat().map((n) => (text: string) => Buffer.from(text.slice(0, n % (text.length + 1)), 'utf8')) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.nat(), fc.constantFrom('"', '\\', ',', ':', '{', '}', '[', ']', ' ', '\u0001', 'x', '0', '-', 'é', '\u2028'))
+      .map(([n, piece]) => (text: string) => {
+        const at = n % (text.length + 1);
+        return Buffer.from(text.slice(0, at) + piece + text.slice(at), 'utf8');
+      }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.nat(), fc.constantFrom(0x80, 0xff, 0xe2, 0xc3, 0x00)).map(([n, byte]) => (text: string) => {
+      const bytes = Buffer.from(text, 'utf8');
+      const at = n % (bytes.length + 1);
+      return Buffer.concat([bytes.subarray(0, at), Buffer.from([byte]), bytes.subarray(at)]);
+    }),
+  },
+);
+
+test('the scanner agrees with JSON.parse on every field it answers for, and accepts only valid JSON objects', () => {
+  fc.assert(
+    fc.property(objectText, mutation, (text, mutate) => {
+      assertAgrees(mutate(text));
+    }),
+    { numRuns: 8_000 },
+  );
+});
+
+test('the scanner answers (does not give up) for valid JSON objects whose keys carry no escapes', () => {
+  fc.assert(
+    fc.property(fc.dictionary(fc.string({ maxLength: 10 }).filter((k) => !/["\\\u0000-\u001f]/.test(k)), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 10 }), fc.constantFrom(0, 2), (object, indent) => {
+      const bytes = Buffer.from(JSON.stringify(object, null, indent), 'utf8');
+      assert.notEqual(assertAgrees(bytes), undefined);
+    }),
+  );
+});
+
+test('any other text: the scanner never answers for something JSON.parse refuses', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.json().map((json) => json.slice(1))), (text) => {
+      assertAgrees(Buffer.from(text, 'utf8'));
+    }),
+    { numRuns: 5_000 },
+  );
+});
+
+test('cases the scanner must get exactly right', () => {
+  const scan = (text: string | Buffer) => scanFields(typeof text === 'string' ? Buffer.from(text, 'utf8') : text);
+  assert.deepStrictEqual(scan('{"version":1,"version":2}'), { version: 2 }, 'a later duplicate key wins, as in JSON.parse');
+  assert.deepStrictEqual(scan('{"xid":"a\\"b","statemap":[{"A":{"x":[1,2]}}]}'), { xid: 'a"b', statemap: [{ A: { x: [1, 2] } }] });
+  assert.deepStrictEqual(scan('{"xid":"ünï€𝄞"}'), { xid: 'ünï€𝄞' });
+  assert.ok(Object.is(scan('{"version":-0}')?.version, -0));
+  assert.equal(scan('{"safepoint":1e400}')?.safepoint, Infinity);
+  assert.equal(scan('{"version":12345678901234567890}')?.version, 12345678901234567890);
+  assert.equal(scan('{"\\u0078id":"a"}'), undefined, 'an escaped key is left to JSON.parse');
+  assert.equal(scan('[1]'), undefined);
+  assert.equal(scan('{"a":1} x'), undefined);
+  assert.equal(scan('{"a":"tab\there"}'), undefined, 'a raw control character inside a string is invalid JSON');
+  assert.equal(scan('\uFEFF{}'), undefined, 'a byte order mark is not JSON whitespace');
+  const deep = `{"a":${'['.repeat(100)}${']'.repeat(100)}}`;
+  assert.equal(scan(deep), undefined, 'very deep nesting is left to JSON.parse');
+  assert.deepStrictEqual(JSON.parse(deep).a.length, 1);
+  // Invalid UTF-8 inside a string decodes as JSON.parse of toString('utf8') would see it.
+  const broken = Buffer.concat([Buffer.from('{"xid":"a'), Buffer.from([0xe2, 0x82]), Buffer.from('b"}')]);
+  assert.deepStrictEqual(scan(broken), { xid: JSON.parse(broken.toString('utf8')).xid });
+});
+
+test('parseRecord gives the same result for a value as Buffer (scanner) and as string (JSON.parse)', () => {
+  const records: RawRecord[] = [];
+  syntheticLog(100, 7, 50).next(500, records);
+  for (const record of records) {
+    const asText: RawRecord = { ...record, value: (record.value as Buffer).toString('utf8') };
+    assert.notEqual(scanFields(record.value as Buffer), undefined, 'the benchmark records take the fast path');
+    assert.deepStrictEqual(parseRecord(record), parseRecord(asText));
+  }
+  fc.assert(
+    fc.property(objectText, mutation, fc.constantFrom('Candidate', 'Decision'), fc.integer({ min: 1, max: 1000 }), (text, mutate, messageType, offset) => {
+      const bytes = mutate(text);
+      const fromBytes = parseRecord({ offset, headers: { messageType }, value: bytes });
+      const fromText = parseRecord({ offset, headers: { messageType }, value: bytes.toString('utf8') });
+      assert.deepStrictEqual(fromBytes, fromText);
+    }),
+    { numRuns: 5_000 },
+  );
+});
