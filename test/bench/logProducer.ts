@@ -22,20 +22,10 @@ if (!isMainThread && parentPort) {
   const port = parentPort;
   const log = syntheticLog();
   port.on('message', (count: number) => {
-    const records: RawRecord[] = [];
-    log.next(count, records);
-    const size = records.reduce((sum, record) => sum + (record.value as Buffer).length, 0);
-    const bytes = new Uint8Array(size);
-    const table = new Float64Array(records.length * 4);
-    let position = 0;
-    records.forEach((record, index) => {
-      const value = record.value as Buffer;
-      bytes.set(value, position);
-      table.set([Number(record.offset), position, position + value.length, record.headers.messageType === 'Candidate' ? 1 : 2], index * 4);
-      position += value.length;
-    });
-    const chunk: Chunk = { buffer: bytes.buffer, table, lastCandidate: log.lastCandidate };
-    port.postMessage(chunk, [bytes.buffer, table.buffer]);
+    const { bytes, table } = log.nextBytes(count);
+    // The buffer is this chunk's alone (never the shared pool), so it can be transferred whole.
+    const chunk: Chunk = { buffer: bytes.buffer as ArrayBuffer, table, lastCandidate: log.lastCandidate };
+    port.postMessage(chunk, [chunk.buffer, table.buffer as ArrayBuffer]);
   });
 }
 

@@ -5,6 +5,7 @@
  * reaches the last version. The log is generated on a worker thread (test/bench/logProducer.ts). `--parser=worker` parses on a worker thread.
  * `--observe` turns on the status server and with it the metrics and event timings (to measure their cost). Prints one JSON line.
  */
+import { readFileSync } from 'node:fs';
 import { createCohortReplicator, createMemorySource, silentLogger } from '../../index.js';
 import { createWorkerParser } from '../../adapters/wire/workerParser.js';
 import { startLogProducer } from './logProducer.js';
@@ -15,6 +16,16 @@ const window = Number(args.get('window') ?? 1_000);
 const parser = args.get('parser') === 'worker' ? createWorkerParser() : null;
 const chunk = Math.max(1, Math.min(Math.floor(window / 2), 5_000));
 const observe = args.has('observe');
+
+/** CPU seconds of the main thread alone (Linux: /proc), to tell the replicator's thread from the producer's. */
+function mainThreadCpuSeconds(): number {
+  try {
+    const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
 
 let peakRss = 0;
 const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
@@ -63,6 +74,8 @@ replicator.start();
 const producer = startLogProducer();
 let lastCandidate = 0;
 const started = performance.now();
+const mainCpuBefore = mainThreadCpuSeconds();
+const cpuBefore = process.cpuUsage();
 while (pushed < total) {
   if (window - (pushed - installed) < Math.min(chunk, total - pushed)) {
     await new Promise<void>((resolve) => (wakeFeeder = resolve));
@@ -77,11 +90,14 @@ while (pushed < total) {
 target = lastCandidate;
 if (persisted < target) await new Promise<void>((resolve) => (wakeDone = resolve));
 const seconds = (performance.now() - started) / 1000;
+const mainCpuUsPerTransaction = Math.round(((mainThreadCpuSeconds() - mainCpuBefore) * 1e6 * 10) / total) / 10;
+const cpu = process.cpuUsage(cpuBefore);
+const processCpuUsPerTransaction = Math.round(((cpu.user + cpu.system) * 10) / total) / 10;
 sampleRss();
 clearInterval(sampler);
 replicator.send({ type: 'STOP' });
 await parser?.close();
 await producer.close();
 await replicator.observability.close();
-console.log(JSON.stringify({ window, total, parser: parser ? 'worker' : 'main', observe, seconds, transactionsPerSecond: Math.round(total / seconds), peakRssMb: Math.round(peakRss / 1048576), installed }));
+console.log(JSON.stringify({ window, total, parser: parser ? 'worker' : 'main', observe, seconds, transactionsPerSecond: Math.round(total / seconds), peakRssMb: Math.round(peakRss / 1048576), mainCpuUsPerTransaction, processCpuUsPerTransaction, installed }));
 process.exit(0);

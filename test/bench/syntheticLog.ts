@@ -13,7 +13,19 @@ const DECISION = { messageType: 'Decision' } as const;
 export interface SyntheticLog {
   /** Appends the records of `count` more transactions to `out`; returns the last candidate version. */
   next(count: number, out: RawRecord[]): number;
+  /**
+   * The next `count` transactions written back to back into one fresh buffer and, per record,
+   * offset, start, end and type (1 candidate, 2 decision): what a fetch response holds, made
+   * without a Buffer per record so the producer stays cheap next to the replicator it feeds.
+   */
+  nextBytes(count: number): { readonly bytes: Buffer; readonly table: Float64Array };
   readonly lastCandidate: number;
+}
+
+/** `value` as `width` decimal digits, zero-padded (value < 10 ** width). */
+function padded(value: number, width: number): string {
+  const digits = String(value);
+  return digits.length >= width ? digits : '00000000000000'.slice(0, width - digits.length) + digits;
 }
 
 export function syntheticLog(accounts = 10_000, seed = 1, suffixSize = 10_000): SyntheticLog {
@@ -27,34 +39,50 @@ export function syntheticLog(accounts = 10_000, seed = 1, suffixSize = 10_000): 
   };
   let offset = 0;
   let lastCandidate = 0;
-  const now = 1_764_000_000_000_000_000;
+  // Converted to text once, not on every record.
+  const now = String(1_764_000_000_000_000_000);
+  const accountNames = Array.from({ length: accounts }, (_, index) => `acc-${padded(index, 5)}`);
+  const nextBytes = (count: number) => {
+    const table = new Float64Array(count * 8);
+    // Records are ASCII and under 1 000 bytes each.
+    const bytes = Buffer.allocUnsafeSlow(count * 2_000);
+    let end = 0;
+    for (let i = 0; i < count; i++) {
+      const version = ++offset;
+      const fromIndex = rand(accounts);
+      const toIndex = (fromIndex + 1 + rand(accounts - 1)) % accounts;
+      const from = accountNames[fromIndex]!;
+      const to = accountNames[toIndex]!;
+      const xid = `8d4f3c2a-1b2c-4d5e-8f90-${padded(version, 12)}`;
+      let start = end;
+      end += bytes.write(`{"xid":"${xid}","agent":"bench-agent","cohort":"banking","snapshot":${Math.max(0, version - 50)},"readset":["${from}","${to}"],"readvers":[${Math.max(0, version - 7)},${Math.max(0, version - 3)}],"writeset":["${from}","${to}"],"statemap":[{"TRANSFER":{"from":"${from}","to":"${to}","amount":"${rand(10_000) / 100}"}}],"onCommit":{},"metadata":{},"publishedAt":${now},"certificationStartedAt":${now},"requestCreatedAt":${now}}`, end, 'latin1');
+      table[i * 8] = version;
+      table[i * 8 + 1] = start;
+      table[i * 8 + 2] = end;
+      table[i * 8 + 3] = 1;
+      const decisionOffset = ++offset;
+      const aborted = rand(10) === 0;
+      const safepoint = Math.max(lastWriter[fromIndex]!, lastWriter[toIndex]!, version - suffixSize - 1, 0);
+      if (!aborted) lastWriter[fromIndex] = lastWriter[toIndex] = version;
+      start = end;
+      end += bytes.write(`{"xid":"${xid}","agent":"bench-agent","cohort":"banking","decision":"${aborted ? 'aborted' : 'committed'}","version":${version},${aborted ? '' : `"safepoint":${safepoint},`}"suffixStart":${Math.max(0, version - 1000)},"duplicateVersion":null,"conflictVersion":${aborted ? Math.max(0, version - 1) : 'null'},"time":"2026-11-25T12:00:00.000Z","metrics":{"candidatePublished":${now},"candidateReceived":${now},"candidateProcessingStarted":${now},"decisionCreatedAt":${now},"dbSaveStarted":${now},"dbSaveEnded":${now}}}`, end, 'latin1');
+      table[i * 8 + 4] = decisionOffset;
+      table[i * 8 + 5] = start;
+      table[i * 8 + 6] = end;
+      table[i * 8 + 7] = 2;
+      lastCandidate = version;
+    }
+    return { bytes: bytes.subarray(0, end), table };
+  };
   return {
     get lastCandidate() {
       return lastCandidate;
     },
+    nextBytes,
     next(count, out) {
-      for (let i = 0; i < count; i++) {
-        const version = ++offset;
-        const fromIndex = rand(accounts);
-        const toIndex = (fromIndex + 1 + rand(accounts - 1)) % accounts;
-        const from = `acc-${String(fromIndex).padStart(5, '0')}`;
-        const to = `acc-${String(toIndex).padStart(5, '0')}`;
-        const xid = `8d4f3c2a-1b2c-4d5e-8f90-${String(version).padStart(12, '0')}`;
-        out.push({
-          offset: version,
-          headers: CANDIDATE,
-          value: Buffer.from(`{"xid":"${xid}","agent":"bench-agent","cohort":"banking","snapshot":${Math.max(0, version - 50)},"readset":["${from}","${to}"],"readvers":[${Math.max(0, version - 7)},${Math.max(0, version - 3)}],"writeset":["${from}","${to}"],"statemap":[{"TRANSFER":{"from":"${from}","to":"${to}","amount":"${rand(10_000) / 100}"}}],"onCommit":{},"metadata":{},"publishedAt":${now},"certificationStartedAt":${now},"requestCreatedAt":${now}}`),
-        });
-        const decisionOffset = ++offset;
-        const aborted = rand(10) === 0;
-        const safepoint = Math.max(lastWriter[fromIndex]!, lastWriter[toIndex]!, version - suffixSize - 1, 0);
-        if (!aborted) lastWriter[fromIndex] = lastWriter[toIndex] = version;
-        out.push({
-          offset: decisionOffset,
-          headers: DECISION,
-          value: Buffer.from(`{"xid":"${xid}","agent":"bench-agent","cohort":"banking","decision":"${aborted ? 'aborted' : 'committed'}","version":${version},${aborted ? '' : `"safepoint":${safepoint},`}"suffixStart":${Math.max(0, version - 1000)},"duplicateVersion":null,"conflictVersion":${aborted ? Math.max(0, version - 1) : 'null'},"time":"2026-11-25T12:00:00.000Z","metrics":{"candidatePublished":${now},"candidateReceived":${now},"candidateProcessingStarted":${now},"decisionCreatedAt":${now},"dbSaveStarted":${now},"dbSaveEnded":${now}}}`),
-        });
-        lastCandidate = version;
+      const { bytes, table } = nextBytes(count);
+      for (let i = 0; i < table.length; i += 4) {
+        out.push({ offset: table[i]!, headers: table[i + 3] === 1 ? CANDIDATE : DECISION, value: bytes.subarray(table[i + 1]!, table[i + 2]!) });
       }
       return lastCandidate;
     },
