@@ -39,16 +39,23 @@ const NINE = 0x39;
 
 const KEY_BYTES = SCANNED_KEYS.map((key) => Buffer.from(key, 'latin1'));
 
-/** Result slots of the string scan, module-level so the hot loop allocates nothing. */
+/** Whether the last string scanned held an escape (module-level so the hot loop allocates nothing). */
 let stringHasEscape = false;
-let stringIsAscii = true;
 
-function isWhitespace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
+/** Bytes that end a run of plain string content: the quote, the backslash, control characters. */
+const STRING_STOP = new Uint8Array(256);
+for (let c = 0; c < 0x20; c++) STRING_STOP[c] = 1;
+STRING_STOP[QUOTE] = 1;
+STRING_STOP[BACKSLASH] = 1;
 
 function skipWhitespace(b: Uint8Array, i: number): number {
-  while (i < b.length && isWhitespace(b[i]!)) i++;
+  const end = b.length;
+  while (i < end) {
+    const c = b[i]!;
+    // Compact JSON has no whitespace: anything above the space ends the run at the first test.
+    if (c > 0x20 || (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09)) return i;
+    i++;
+  }
   return i;
 }
 
@@ -59,30 +66,30 @@ function isHex(c: number): boolean {
 /** `i` is just past the opening quote; returns the index just past the closing quote, or -1. */
 function skipString(b: Uint8Array, i: number): number {
   stringHasEscape = false;
-  stringIsAscii = true;
   const end = b.length;
-  while (i < end) {
+  for (;;) {
+    // One table lookup per byte of plain content: the loop every string spends its time in.
+    while (i < end && STRING_STOP[b[i]!] === 0) i++;
+    if (i >= end) return -1;
     const c = b[i]!;
     if (c === QUOTE) return i + 1;
-    if (c < 0x20) return -1;
-    if (c === BACKSLASH) {
-      stringHasEscape = true;
-      const e = b[i + 1];
-      if (e === 0x75 /* u */) {
-        if (i + 5 >= end || !isHex(b[i + 2]!) || !isHex(b[i + 3]!) || !isHex(b[i + 4]!) || !isHex(b[i + 5]!)) return -1;
-        i += 6;
-        continue;
-      }
-      if (e === QUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
-        i += 2;
-        continue;
-      }
+    if (c !== BACKSLASH) return -1;
+    stringHasEscape = true;
+    const e = b[i + 1];
+    if (e === 0x75 /* u */) {
+      if (i + 5 >= end || !isHex(b[i + 2]!) || !isHex(b[i + 3]!) || !isHex(b[i + 4]!) || !isHex(b[i + 5]!)) return -1;
+      i += 6;
+    } else if (e === QUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+      i += 2;
+    } else {
       return -1;
     }
-    if (c >= 0x80) stringIsAscii = false;
-    i++;
   }
-  return -1;
+}
+
+function isAscii(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (b[i]! >= 0x80) return false;
+  return true;
 }
 
 function skipDigits(b: Uint8Array, i: number): number {
@@ -195,7 +202,7 @@ function materialise(bytes: Buffer, start: number, end: number): unknown {
   const c = bytes[start]!;
   if (c === QUOTE) {
     if (stringHasEscape) return JSON.parse(bytes.toString('utf8', start, end));
-    return stringIsAscii ? bytes.toString('latin1', start + 1, end - 1) : bytes.toString('utf8', start + 1, end - 1);
+    return isAscii(bytes, start + 1, end - 1) ? bytes.toString('latin1', start + 1, end - 1) : bytes.toString('utf8', start + 1, end - 1);
   }
   if (c === MINUS || (c >= ZERO && c <= NINE)) return numberAt(bytes, start, end, bytes);
   if (c === 0x74) return true;

@@ -6,6 +6,23 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { parseBatch } from '../../adapters/wire/parseRecord.js';
+import type { RawRecord } from '../../machines/domain.js';
+import { syntheticLog } from './syntheticLog.js';
+
+/** Main-thread CPU microseconds per transaction that `parseBatch` alone spends on these records (best of 5 passes). */
+function parseCostUs(transactions: number): number {
+  const records: RawRecord[] = [];
+  syntheticLog().next(transactions, records);
+  let best = Infinity;
+  for (let pass = 0; pass < 5; pass++) {
+    const before = process.cpuUsage();
+    for (let start = 0; start < records.length; start += 2_000) parseBatch(records.slice(start, start + 2_000));
+    const used = process.cpuUsage(before);
+    best = Math.min(best, (used.user + used.system) / transactions);
+  }
+  return best;
+}
 
 interface RunResult {
   readonly window: number;
@@ -13,6 +30,7 @@ interface RunResult {
   readonly seconds: number;
   readonly transactionsPerSecond: number;
   readonly peakRssMb: number;
+  readonly mainCpuUsPerTransaction: number;
 }
 
 const runner = fileURLToPath(new URL('./pipelineRun.js', import.meta.url));
@@ -26,10 +44,12 @@ for (const window of windows) {
   const result = JSON.parse(output.trim().split('\n').at(-1)!) as RunResult;
   results.push(result);
   console.log(
-    `outstanding ${String(window.toLocaleString('en')).padStart(9)}: ${String(result.transactionsPerSecond.toLocaleString('en')).padStart(9)} transactions/s  (${result.seconds.toFixed(2)} s, peak RSS ${result.peakRssMb} MB)`,
+    `outstanding ${String(window.toLocaleString('en')).padStart(9)}: ${String(result.transactionsPerSecond.toLocaleString('en')).padStart(9)} transactions/s  (${result.seconds.toFixed(2)} s, peak RSS ${result.peakRssMb} MB, main thread ${result.mainCpuUsPerTransaction} µs CPU per transaction)`,
   );
 }
 const shallow = results[0]!.transactionsPerSecond;
 const deep = results.at(-1)!.transactionsPerSecond;
 console.log(`1 000 000 vs 1 000 outstanding: ${((deep / shallow) * 100).toFixed(1)} % (bar: at least 80 %)`);
+const parseUs = parseCostUs(100_000);
+console.log(`of which parsing (parseBatch alone on the same records, main thread): ${parseUs.toFixed(2)} µs CPU per transaction, at most ${Math.round(1e6 / parseUs).toLocaleString('en')} transactions/s by itself`);
 console.log(`best: ${Math.max(...results.map((r) => r.transactionsPerSecond)).toLocaleString('en')} transactions/s (bar: at least 250 000)`);
