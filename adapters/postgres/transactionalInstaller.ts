@@ -44,8 +44,15 @@ export interface TransactionalInstallerOptions {
 }
 
 export interface TransactionalInstaller extends Installer {
+  /**
+   * A version without statemaps (Talos's install of an aborted version) has nothing to apply:
+   * it resolves at once, with no transaction, no bookkeeping row and no call of the user's code.
+   */
   install(statemaps: readonly StatemapItem[], version: Version): Promise<void>;
-  /** Every job in one transaction, in version order; already-installed versions are skipped. */
+  /**
+   * Every job in one transaction, in version order; already-installed versions are skipped, and
+   * so are versions without statemaps (nothing to apply, nothing to record).
+   */
   installBatch(jobs: readonly InstallJob[]): Promise<void>;
   /** Create the bookkeeping tables if missing. Installs call it once on their own. */
   ensureSchema(): Promise<void>;
@@ -103,13 +110,16 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
   return {
     async install(statemaps, version) {
       assertVersion(version);
+      // Nothing to apply means nothing to make exactly-once: no round trip to the database.
+      if (statemaps.length === 0) return;
       await applyInOneTransaction([{ version, statemaps }]);
     },
 
     async installBatch(jobs) {
-      if (jobs.length === 0) return;
       for (const job of jobs) assertVersion(job.version, 'InstallJob.version');
-      await applyInOneTransaction(inVersionOrder(jobs));
+      const withStatemaps = jobs.filter((job) => job.statemaps.length > 0);
+      if (withStatemaps.length === 0) return;
+      await applyInOneTransaction(inVersionOrder(withStatemaps));
     },
 
     ensureSchema,
