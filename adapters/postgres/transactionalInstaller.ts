@@ -41,17 +41,21 @@ export interface TransactionalInstallerOptions {
   readonly onRetry?: (notice: RetryNotice & { readonly versions: readonly Version[] }) => void;
   /** Told about versions skipped because they were installed already (redelivery). */
   readonly onSkipped?: (versions: readonly Version[]) => void;
+  /**
+   * Versions without statemaps (Talos installs aborted versions with none) are, by default,
+   * handed to `install` like any other, in a transaction with their bookkeeping row, so user
+   * code that records every version (an audit table) sees each exactly once. Set this when
+   * `install` does nothing for an empty list (the banking install): such versions then resolve
+   * at once, with no transaction, no bookkeeping row and no call of `install`.
+   */
+  readonly skipVersionsWithoutStatemaps?: boolean;
 }
 
 export interface TransactionalInstaller extends Installer {
-  /**
-   * A version without statemaps (Talos's install of an aborted version) has nothing to apply:
-   * it resolves at once, with no transaction, no bookkeeping row and no call of the user's code.
-   */
   install(statemaps: readonly StatemapItem[], version: Version): Promise<void>;
   /**
-   * Every job in one transaction, in version order; already-installed versions are skipped, and
-   * so are versions without statemaps (nothing to apply, nothing to record).
+   * Every job in one transaction, in version order; already-installed versions are skipped (and
+   * versions without statemaps, with `skipVersionsWithoutStatemaps`).
    */
   installBatch(jobs: readonly InstallJob[]): Promise<void>;
   /** Create the bookkeeping tables if missing. Installs call it once on their own. */
@@ -70,6 +74,7 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
   const policy = resolveRetryPolicy(options.retry);
   const isolation = options.isolationLevel ?? 'read committed';
   const ensureSchema = once(() => ensureAdapterSchema(pool, schema, { bookkeeping: true }));
+  const skipEmpty = options.skipVersionsWithoutStatemaps === true;
 
   async function applyInOneTransaction(jobs: readonly InstallJob[]): Promise<void> {
     const versions = jobs.map((job) => job.version);
@@ -111,15 +116,15 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
     async install(statemaps, version) {
       assertVersion(version);
       // Nothing to apply means nothing to make exactly-once: no round trip to the database.
-      if (statemaps.length === 0) return;
+      if (skipEmpty && statemaps.length === 0) return;
       await applyInOneTransaction([{ version, statemaps }]);
     },
 
     async installBatch(jobs) {
       for (const job of jobs) assertVersion(job.version, 'InstallJob.version');
-      const withStatemaps = jobs.filter((job) => job.statemaps.length > 0);
-      if (withStatemaps.length === 0) return;
-      await applyInOneTransaction(inVersionOrder(withStatemaps));
+      const toInstall = skipEmpty ? jobs.filter((job) => job.statemaps.length > 0) : jobs;
+      if (toInstall.length === 0) return;
+      await applyInOneTransaction(inVersionOrder(toInstall));
     },
 
     ensureSchema,
