@@ -41,11 +41,22 @@ export interface TransactionalInstallerOptions {
   readonly onRetry?: (notice: RetryNotice & { readonly versions: readonly Version[] }) => void;
   /** Told about versions skipped because they were installed already (redelivery). */
   readonly onSkipped?: (versions: readonly Version[]) => void;
+  /**
+   * Versions without statemaps (Talos installs aborted versions with none) are, by default,
+   * handed to `install` like any other, in a transaction with their bookkeeping row, so user
+   * code that records every version (an audit table) sees each exactly once. Set this when
+   * `install` does nothing for an empty list (the banking install): such versions then resolve
+   * at once, with no transaction, no bookkeeping row and no call of `install`.
+   */
+  readonly skipVersionsWithoutStatemaps?: boolean;
 }
 
 export interface TransactionalInstaller extends Installer {
   install(statemaps: readonly StatemapItem[], version: Version): Promise<void>;
-  /** Every job in one transaction, in version order; already-installed versions are skipped. */
+  /**
+   * Every job in one transaction, in version order; already-installed versions are skipped (and
+   * versions without statemaps, with `skipVersionsWithoutStatemaps`).
+   */
   installBatch(jobs: readonly InstallJob[]): Promise<void>;
   /** Create the bookkeeping tables if missing. Installs call it once on their own. */
   ensureSchema(): Promise<void>;
@@ -63,6 +74,7 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
   const policy = resolveRetryPolicy(options.retry);
   const isolation = options.isolationLevel ?? 'read committed';
   const ensureSchema = once(() => ensureAdapterSchema(pool, schema, { bookkeeping: true }));
+  const skipEmpty = options.skipVersionsWithoutStatemaps === true;
 
   async function applyInOneTransaction(jobs: readonly InstallJob[]): Promise<void> {
     const versions = jobs.map((job) => job.version);
@@ -103,13 +115,16 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
   return {
     async install(statemaps, version) {
       assertVersion(version);
+      // Nothing to apply means nothing to make exactly-once: no round trip to the database.
+      if (skipEmpty && statemaps.length === 0) return;
       await applyInOneTransaction([{ version, statemaps }]);
     },
 
     async installBatch(jobs) {
-      if (jobs.length === 0) return;
       for (const job of jobs) assertVersion(job.version, 'InstallJob.version');
-      await applyInOneTransaction(inVersionOrder(jobs));
+      const toInstall = skipEmpty ? jobs.filter((job) => job.statemaps.length > 0) : jobs;
+      if (toInstall.length === 0) return;
+      await applyInOneTransaction(inVersionOrder(toInstall));
     },
 
     ensureSchema,

@@ -20,7 +20,10 @@
  *      `statemapInstallerThreadpool` = N, one version per transaction, the whole log pushed to
  *      a memory source, timed from start until the replicator has stopped with the snapshot
  *      persisted at the last version (parsing, the suffix, the empty installs Talos does for
- *      aborted versions, bookkeeping and snapshot writes are all inside the clock).
+ *      aborted versions, bookkeeping and snapshot writes are all inside the clock). The installer
+ *      is told the banking install has nothing to do for an empty statemap list
+ *      (`skipVersionsWithoutStatemaps`), so an aborted version costs no database round trip;
+ *      it still passes through the queue, the installer machine and the install pool.
  *  (c) the same with `installBatchSize` B (BENCH_PG_BATCH_SIZES, default "10"; with several
  *      sizes the best median counts).
  *
@@ -214,7 +217,13 @@ async function runReplicator(url: string, admin: pg.Pool, workload: Workload, ba
   const pool = newPool(url, CONNECTIONS);
   try {
     // With batches, the banking install's batch form: one lock and one update per transaction.
-    const installer = createTransactionalInstaller(pool, { install: createBankingInstall(), ...(batchSize > 1 ? { installBatch: createBankingInstallBatch() } : {}) });
+    // The banking install does nothing for an empty statemap list, so aborted versions need no
+    // transaction (skipVersionsWithoutStatemaps); they still go through the whole pipeline.
+    const installer = createTransactionalInstaller(pool, {
+      install: createBankingInstall(),
+      skipVersionsWithoutStatemaps: true,
+      ...(batchSize > 1 ? { installBatch: createBankingInstallBatch() } : {}),
+    });
     const store = createPostgresSnapshotStore(pool, { pruneInstalledBookkeeping: true });
     await installer.ensureSchema();
     await store.ensureSchema();

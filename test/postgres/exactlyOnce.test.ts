@@ -103,6 +103,24 @@ test('a batch gives the same result as installing one by one, in version order',
   assert.deepEqual(batchUser.calls, range(1, 12));
 });
 
+test('with skipVersionsWithoutStatemaps a version without statemaps needs no transaction: no bookkeeping row, no call, no connection', async () => {
+  const { db } = await setup();
+  const user = loggingInstall();
+  const closed = db.newPool({ max: 1 });
+  await closed.end(); // any query on it would now fail
+  const installer = createTransactionalInstaller(closed, { install: user.install, skipVersionsWithoutStatemaps: true });
+  await installer.install([], 7);
+  await installer.installBatch([{ version: 8, statemaps: [] }, { version: 9, statemaps: [] }]);
+  await installer.installBatch([]);
+  assert.deepEqual(user.calls, []);
+  const plain = createTransactionalInstaller(db.pool, { install: user.install });
+  assert.equal(await plain.isInstalled(7), false);
+  // Without the option an empty version is installed like any other (user code may audit it).
+  await plain.install([], 7);
+  assert.deepEqual(user.calls, [7]);
+  assert.equal(await plain.isInstalled(7), true);
+});
+
 test('a batch skips versions already installed and applies the rest', async () => {
   const { pool } = await setup();
   const user = loggingInstall();
