@@ -1,9 +1,8 @@
 /**
  * Runs install calls against the user's installer and reports their outcomes to the installer
  * machine, which decides how many run at once. Outcomes that settle together are reported in
- * one event, flushed with setImmediate: after the event loop's poll phase, so installs whose
- * database replies arrived in the same turn (several sockets readable at once) cost one XState
- * round (settled, results, run) between them, and the next calls still start in that turn.
+ * one event (flushed on a microtask), so a fast installer costs one event per round, not one per
+ * version.
  */
 import { fromCallback } from 'xstate';
 import type { InstallJob, Installer } from '../machines/domain.js';
