@@ -43,7 +43,7 @@ export function createInstallPool(installer: Installer) {
       calls += 1;
       if (!flushScheduled) {
         flushScheduled = true;
-        setImmediate(flush);
+        queueMicrotask(flush);
       }
     };
 
