@@ -24,7 +24,7 @@
  *      is told the banking install has nothing to do for an empty statemap list
  *      (`skipVersionsWithoutStatemaps`), so an aborted version costs no database round trip;
  *      it still passes through the queue, the installer machine and the install pool.
- *  (c) the same with `installBatchSize` B (BENCH_PG_BATCH_SIZES, default "10"; with several
+ *  (c) the same with `installBatchSize` B (BENCH_PG_BATCH_SIZES, default "10,40"; with several
  *      sizes the best median counts).
  *
  * versions/s = committed versions in the log / wall-clock seconds, the same numerator for
@@ -51,7 +51,7 @@ const TRANSACTIONS = positiveEnv('BENCH_PG_TRANSACTIONS', 20_000);
 const ACCOUNTS = positiveEnv('BENCH_PG_ACCOUNTS', 10_000);
 const ROUNDS = positiveEnv('BENCH_PG_ROUNDS', 3);
 const WARMUP_TRANSACTIONS = positiveEnv('BENCH_PG_WARMUP_TRANSACTIONS', 2_000);
-const BATCH_SIZES = (process.env.BENCH_PG_BATCH_SIZES ?? '10').split(',').map((text) => {
+const BATCH_SIZES = (process.env.BENCH_PG_BATCH_SIZES ?? '10,40').split(',').map((text) => {
   const size = Number(text.trim());
   if (!Number.isSafeInteger(size) || size < 2) throw new Error(`BENCH_PG_BATCH_SIZES: "${text}" is not an integer >= 2`);
   return size;
