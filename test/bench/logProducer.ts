@@ -6,7 +6,7 @@
  */
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import type { RawRecord } from '../../machines/domain.js';
-import { syntheticLog } from './syntheticLog.js';
+import { recordsOf, syntheticLog } from './syntheticLog.js';
 
 interface Chunk {
   readonly buffer: ArrayBuffer;
@@ -14,9 +14,6 @@ interface Chunk {
   readonly table: Float64Array;
   readonly lastCandidate: number;
 }
-
-const CANDIDATE = { messageType: 'Candidate' } as const;
-const DECISION = { messageType: 'Decision' } as const;
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
@@ -49,12 +46,7 @@ export function startLogProducer(): LogProducer {
     async next(count) {
       const chunk = await (prefetched && prefetched.count === count ? prefetched.chunk : request(count));
       prefetched = { count, chunk: request(count) };
-      const buffer = Buffer.from(chunk.buffer);
-      const records: RawRecord[] = [];
-      for (let i = 0; i < chunk.table.length; i += 4) {
-        records.push({ offset: chunk.table[i]!, headers: chunk.table[i + 3] === 1 ? CANDIDATE : DECISION, value: buffer.subarray(chunk.table[i + 1]!, chunk.table[i + 2]!) });
-      }
-      return { records, lastCandidate: chunk.lastCandidate };
+      return { records: recordsOf(Buffer.from(chunk.buffer), chunk.table), lastCandidate: chunk.lastCandidate };
     },
     async close() {
       await worker.terminate();

@@ -22,6 +22,17 @@ export interface SyntheticLog {
   readonly lastCandidate: number;
 }
 
+/**
+ * The records a `nextBytes` chunk holds, each value a view into `bytes` (as kafkajs slices a
+ * fetch response), appended to `out`.
+ */
+export function recordsOf(bytes: Buffer, table: Float64Array, out: RawRecord[] = []): RawRecord[] {
+  for (let i = 0; i < table.length; i += 4) {
+    out.push({ offset: table[i]!, headers: table[i + 3] === 1 ? CANDIDATE : DECISION, value: bytes.subarray(table[i + 1]!, table[i + 2]!) });
+  }
+  return out;
+}
+
 /** `value` as `width` decimal digits, zero-padded (value < 10 ** width). */
 function padded(value: number, width: number): string {
   const digits = String(value);
@@ -81,9 +92,7 @@ export function syntheticLog(accounts = 10_000, seed = 1, suffixSize = 10_000): 
     nextBytes,
     next(count, out) {
       const { bytes, table } = nextBytes(count);
-      for (let i = 0; i < table.length; i += 4) {
-        out.push({ offset: table[i]!, headers: table[i + 3] === 1 ? CANDIDATE : DECISION, value: bytes.subarray(table[i + 1]!, table[i + 2]!) });
-      }
+      recordsOf(bytes, table, out);
       return lastCandidate;
     },
   };
