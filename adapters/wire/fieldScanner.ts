@@ -184,11 +184,11 @@ function wantedKey(b: Uint8Array, start: number, end: number): number {
 }
 
 /** Small non-negative integers (the versions) are read digit by digit; anything else as JSON does. */
-function numberAt(b: Uint8Array, start: number, end: number, bytes: Buffer): number {
+function numberAt(bytes: Buffer, start: number, end: number): number {
   if (end - start <= 15) {
     let value = 0;
     for (let i = start; i < end; i++) {
-      const c = b[i]!;
+      const c = bytes[i]!;
       if (c < ZERO || c > NINE) return Number(bytes.toString('latin1', start, end));
       value = value * 10 + (c - ZERO);
     }
@@ -197,14 +197,17 @@ function numberAt(b: Uint8Array, start: number, end: number, bytes: Buffer): num
   return Number(bytes.toString('latin1', start, end));
 }
 
-/** The value of the wanted field at `start..end` (already checked against the grammar). */
+/**
+ * The value of the wanted field at `start..end`, just skipped (and so checked against the
+ * grammar) by `skipValue`: for a string, `stringHasEscape` still describes it.
+ */
 function materialise(bytes: Buffer, start: number, end: number): unknown {
   const c = bytes[start]!;
   if (c === QUOTE) {
     if (stringHasEscape) return JSON.parse(bytes.toString('utf8', start, end));
     return isAscii(bytes, start + 1, end - 1) ? bytes.toString('latin1', start + 1, end - 1) : bytes.toString('utf8', start + 1, end - 1);
   }
-  if (c === MINUS || (c >= ZERO && c <= NINE)) return numberAt(bytes, start, end, bytes);
+  if (c === MINUS || (c >= ZERO && c <= NINE)) return numberAt(bytes, start, end);
   if (c === 0x74) return true;
   if (c === 0x66) return false;
   if (c === 0x6e) return null;
@@ -216,8 +219,7 @@ function materialise(bytes: Buffer, start: number, end: number): unknown {
  * `JSON.parse`), or `undefined` when the scanner is not certain: the caller must then use
  * `JSON.parse`.
  */
-export function scanFields(bytes: Buffer): ScannedFields | undefined {
-  const b = bytes;
+export function scanFields(b: Buffer): ScannedFields | undefined {
   let i = skipWhitespace(b, 0);
   if (b[i] !== OPEN_BRACE) return undefined;
   const fields: ScannedFields = {};
@@ -236,7 +238,7 @@ export function scanFields(bytes: Buffer): ScannedFields | undefined {
       const valueStart = skipWhitespace(b, i + 1);
       i = skipValue(b, valueStart, 1);
       if (i < 0) return undefined;
-      if (key >= 0) fields[SCANNED_KEYS[key]!] = materialise(bytes, valueStart, i);
+      if (key >= 0) fields[SCANNED_KEYS[key]!] = materialise(b, valueStart, i);
       i = skipWhitespace(b, i);
       const c = b[i];
       if (c === CLOSE_BRACE) {
