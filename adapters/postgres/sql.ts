@@ -138,6 +138,9 @@ export function raiseSnapshot(schema: string, version: Version): Statement {
  * - Rows are inserted in version order so overlapping concurrent batches lock index
  *   entries in the same order and cannot deadlock on each other.
  */
+/** SINGLETON_ID as an SQL string literal, for the parameterless claim. */
+const SINGLETON_LITERAL = `'${SINGLETON_ID.replace(/'/g, "''")}'`;
+
 /**
  * `claimVersions` as one parameterless statement, so it can travel with BEGIN in one round
  * trip. The versions are checked safe integers and the id a constant, so inlining is safe.
@@ -149,17 +152,16 @@ export function raiseSnapshot(schema: string, version: Version): Statement {
 export function claimVersionsInline(schema: string, versions: readonly Version[]): string {
   for (const version of versions) if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`version must be a non-negative integer, got ${version}`);
   const { installed, watermark } = bookkeepingNames(schema);
-  const singleton = `'${SINGLETON_ID.replace(/'/g, "''")}'`;
   if (versions.length === 1) {
     const version = versions[0]!;
     return (
       `INSERT INTO ${installed} ("version") ` +
-      `SELECT ${version} WHERE ${version} > COALESCE((SELECT "version" FROM ${watermark} WHERE id = ${singleton} FOR SHARE), -1) ` +
+      `SELECT ${version} WHERE ${version} > COALESCE((SELECT "version" FROM ${watermark} WHERE id = ${SINGLETON_LITERAL} FOR SHARE), -1) ` +
       `ON CONFLICT ("version") DO NOTHING RETURNING "version"`
     );
   }
   return (
-    `WITH watermark AS (SELECT "version" FROM ${watermark} WHERE id = ${singleton} FOR SHARE) ` +
+    `WITH watermark AS (SELECT "version" FROM ${watermark} WHERE id = ${SINGLETON_LITERAL} FOR SHARE) ` +
     `INSERT INTO ${installed} ("version") ` +
     `SELECT v FROM unnest(ARRAY[${versions.join(',')}]::bigint[]) AS claim(v) ` +
     `WHERE v > COALESCE((SELECT "version" FROM watermark), -1) ` +
