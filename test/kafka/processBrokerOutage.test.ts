@@ -18,8 +18,8 @@ import {
   tail,
   TOPIC,
   waitForEnd,
-  waitUntil,
   setUpProcessScenario,
+  waitForInstalls,
 } from './processHarness.js';
 
 const pg = usePostgres();
@@ -45,7 +45,7 @@ test('the replicator process survives the broker stopping and restarting mid-run
   processes.push(replicator);
   await certifier.publish(first!);
   await replicator.waitForLog(/replicating \(turn 1\)/);
-  await waitUntil('a quarter of the versions installed', async () => (await auditCount(db.pool)) >= 0.25 * TOTAL, 60_000, () => tail(replicator.log()));
+  await waitForInstalls(db.pool, 0.25 * TOTAL, replicator, 'a quarter of the versions installed');
 
   const logBeforeOutage = replicator.log().length;
   await mock.setBrokerDown(-1);

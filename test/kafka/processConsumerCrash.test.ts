@@ -6,7 +6,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auditCount, logFacts, workload } from '../cli/fixtures.js';
+import { logFacts, workload } from '../cli/fixtures.js';
 import { describeRun, makeTempDir } from '../support/cli.js';
 import { usePostgres } from '../support/postgres.js';
 import {
@@ -17,8 +17,8 @@ import {
   tail,
   TOPIC,
   waitForEnd,
-  waitUntil,
   setUpProcessScenario,
+  waitForInstalls,
 } from './processHarness.js';
 
 const pg = usePostgres();
@@ -41,7 +41,7 @@ test('a consumer crash kafkajs does not restart: the run process reconnects and 
   processes.push(replicator);
   await certifier.publish(first!);
   await replicator.waitForLog(/replicating \(turn 1\)/);
-  await waitUntil('some versions installed', async () => (await auditCount(db.pool)) >= 0.2 * TOTAL, 60_000, () => tail(replicator.log()));
+  await waitForInstalls(db.pool, 0.2 * TOTAL, replicator, 'some versions installed');
 
   await mock.pushRequestErrors(FETCH, INVALID_REQUEST);
   await replicator.waitForLog(/Kafka consumer stopped on an error it does not retry/, 30_000);

@@ -21,8 +21,8 @@ import {
   tail,
   TOPIC,
   waitForEnd,
-  waitUntil,
   setUpProcessScenario,
+  waitForInstalls,
 } from './processHarness.js';
 
 const pg = usePostgres();
@@ -58,7 +58,7 @@ for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     // More of the log arrives; the active one replicates it (the join of the standby made it
     // rejoin the group and re-read from the committed offset) and is stopped mid-way.
     const publishedSecond = certifier.publish(second!);
-    await waitUntil('the active replicator to install 40% of the versions', async () => (await auditCount(db.pool)) >= 0.4 * TOTAL, 60_000, () => tail(active.log()));
+    await waitForInstalls(db.pool, 0.4 * TOTAL, active, 'the active replicator to install 40% of the versions');
     assert.ok(active.running(), `the active replicator is still running:\n${tail(active.log())}`);
     assert.doesNotMatch(standby.log(), REPLICATING, 'the standby installs nothing while the active replicator lives');
     const installedAtStop = await auditCount(db.pool);

@@ -13,7 +13,7 @@ import kafkajs, { type Admin } from 'kafkajs';
 import type { Pool } from 'pg';
 import type { RawRecord } from '../../machines/domain.js';
 import { generateCertificationLog, type CertifierOptions } from '../../adapters/workload/certifier.js';
-import { auditedVersions, bankMismatches, persistedSnapshot, prepareBank, writeInstaller, type LogFacts } from '../cli/fixtures.js';
+import { auditCount, auditedVersions, bankMismatches, persistedSnapshot, prepareBank, writeInstaller, type LogFacts } from '../cli/fixtures.js';
 import { spawnCli, type CliResult } from '../support/cli.js';
 import { FAST_MOCK_CLIENT_CONFIG, mockKafkaForTest, type MockKafka } from '../support/kafka/mockBroker.js';
 import type { TestDatabase, TestPostgres } from '../support/postgres.js';
@@ -146,6 +146,11 @@ export async function waitUntil(what: string, condition: () => Promise<boolean> 
     if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}\n${describe()}`);
     await delay(50);
   }
+}
+
+/** Waits until the audit table counts at least `count` installs; on timeout, shows `process`'s log tail. */
+export function waitForInstalls(pool: Pool, count: number, process: ReplicatorProcess, what: string): Promise<void> {
+  return waitUntil(what, async () => (await auditCount(pool)) >= count, 60_000, () => tail(process.log()));
 }
 
 /** Produces records in the background, in chunks with a pause between them, one send after another. */

@@ -22,6 +22,7 @@ import {
   waitForEnd,
   waitUntil,
   setUpProcessScenario,
+  waitForInstalls,
 } from './processHarness.js';
 
 const pg = usePostgres();
@@ -54,7 +55,7 @@ test('an owner frozen past its session and thawed while the standby replicates n
   await standby.waitForLog(/standing by/);
   await publishedFirst;
   const publishedSecond = certifier.publish(second!);
-  await waitUntil('40% of the versions installed', async () => (await auditCount(db.pool)) >= 0.4 * TOTAL, 60_000, () => tail(stale.log()));
+  await waitForInstalls(db.pool, 0.4 * TOTAL, stale, '40% of the versions installed');
 
   // Frozen mid-run, possibly inside an install transaction (its row locks stay held).
   stale.child.kill('SIGSTOP');
