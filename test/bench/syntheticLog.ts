@@ -39,6 +39,28 @@ function padded(value: number, width: number): string {
   return digits.length >= width ? digits : '00000000000000'.slice(0, width - digits.length) + digits;
 }
 
+/** Text as bytes, once: the log is assembled from these parts and numbers written digit by digit. */
+const bytesOf = (text: string) => Buffer.from(text, 'latin1');
+
+/** Writes `value` (a non-negative integer) in decimal at `at`; returns the index after it. */
+function writeInteger(bytes: Buffer, at: number, value: number): number {
+  let digits = 1;
+  for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits += 1;
+  for (let i = at + digits - 1, rest = value; i >= at; i--, rest = Math.floor(rest / 10)) bytes[i] = 0x30 + (rest % 10);
+  return at + digits;
+}
+
+/** Writes `value` as exactly `width` decimal digits, zero-padded (value < 10 ** width). */
+function writePadded(bytes: Buffer, at: number, value: number, width: number): number {
+  for (let i = at + width - 1, rest = value; i >= at; i--, rest = Math.floor(rest / 10)) bytes[i] = 0x30 + (rest % 10);
+  return at + width;
+}
+
+function put(bytes: Buffer, at: number, part: Buffer): number {
+  bytes.set(part, at);
+  return at + part.length;
+}
+
 export function syntheticLog(accounts = 10_000, seed = 1, suffixSize = 10_000): SyntheticLog {
   const lastWriter = new Float64Array(accounts);
   let state = seed >>> 0 || 1;
@@ -50,9 +72,31 @@ export function syntheticLog(accounts = 10_000, seed = 1, suffixSize = 10_000): 
   };
   let offset = 0;
   let lastCandidate = 0;
-  // Converted to text once, not on every record.
   const now = String(1_764_000_000_000_000_000);
-  const accountNames = Array.from({ length: accounts }, (_, index) => `acc-${padded(index, 5)}`);
+  // Every record is these parts with its numbers and names in between: building a record copies
+  // bytes instead of formatting text, so the producer stays cheap next to the replicator it feeds.
+  const accountNames = Array.from({ length: accounts }, (_, index) => bytesOf(`acc-${padded(index, 5)}`));
+  const amounts = Array.from({ length: 10_000 }, (_, cents) => bytesOf(String(cents / 100)));
+  const XID = bytesOf('{"xid":"8d4f3c2a-1b2c-4d5e-8f90-');
+  const CANDIDATE_SNAPSHOT = bytesOf('","agent":"bench-agent","cohort":"banking","snapshot":');
+  const READSET = bytesOf(',"readset":["');
+  const BETWEEN_NAMES = bytesOf('","');
+  const READVERS = bytesOf('"],"readvers":[');
+  const COMMA = bytesOf(',');
+  const WRITESET = bytesOf('],"writeset":["');
+  const STATEMAP_FROM = bytesOf('"],"statemap":[{"TRANSFER":{"from":"');
+  const STATEMAP_TO = bytesOf('","to":"');
+  const STATEMAP_AMOUNT = bytesOf('","amount":"');
+  const CANDIDATE_END = bytesOf(`"}}],"onCommit":{},"metadata":{},"publishedAt":${now},"certificationStartedAt":${now},"requestCreatedAt":${now}}`);
+  const COMMITTED = bytesOf('","agent":"bench-agent","cohort":"banking","decision":"committed","version":');
+  const ABORTED = bytesOf('","agent":"bench-agent","cohort":"banking","decision":"aborted","version":');
+  const SAFEPOINT = bytesOf(',"safepoint":');
+  const SUFFIX_START = bytesOf(',"suffixStart":');
+  const CONFLICT = bytesOf(',"duplicateVersion":null,"conflictVersion":');
+  const NO_CONFLICT = bytesOf(',"duplicateVersion":null,"conflictVersion":null');
+  const DECISION_END = bytesOf(
+    `,"time":"2026-11-25T12:00:00.000Z","metrics":{"candidatePublished":${now},"candidateReceived":${now},"candidateProcessingStarted":${now},"decisionCreatedAt":${now},"dbSaveStarted":${now},"dbSaveEnded":${now}}}`,
+  );
   const nextBytes = (count: number) => {
     const table = new Float64Array(count * 8);
     // Records are ASCII and under 1 000 bytes each.
@@ -64,9 +108,30 @@ export function syntheticLog(accounts = 10_000, seed = 1, suffixSize = 10_000): 
       const toIndex = (fromIndex + 1 + rand(accounts - 1)) % accounts;
       const from = accountNames[fromIndex]!;
       const to = accountNames[toIndex]!;
-      const xid = `8d4f3c2a-1b2c-4d5e-8f90-${padded(version, 12)}`;
       let start = end;
-      end += bytes.write(`{"xid":"${xid}","agent":"bench-agent","cohort":"banking","snapshot":${Math.max(0, version - 50)},"readset":["${from}","${to}"],"readvers":[${Math.max(0, version - 7)},${Math.max(0, version - 3)}],"writeset":["${from}","${to}"],"statemap":[{"TRANSFER":{"from":"${from}","to":"${to}","amount":"${rand(10_000) / 100}"}}],"onCommit":{},"metadata":{},"publishedAt":${now},"certificationStartedAt":${now},"requestCreatedAt":${now}}`, end, 'latin1');
+      end = put(bytes, end, XID);
+      end = writePadded(bytes, end, version, 12);
+      end = put(bytes, end, CANDIDATE_SNAPSHOT);
+      end = writeInteger(bytes, end, Math.max(0, version - 50));
+      end = put(bytes, end, READSET);
+      end = put(bytes, end, from);
+      end = put(bytes, end, BETWEEN_NAMES);
+      end = put(bytes, end, to);
+      end = put(bytes, end, READVERS);
+      end = writeInteger(bytes, end, Math.max(0, version - 7));
+      end = put(bytes, end, COMMA);
+      end = writeInteger(bytes, end, Math.max(0, version - 3));
+      end = put(bytes, end, WRITESET);
+      end = put(bytes, end, from);
+      end = put(bytes, end, BETWEEN_NAMES);
+      end = put(bytes, end, to);
+      end = put(bytes, end, STATEMAP_FROM);
+      end = put(bytes, end, from);
+      end = put(bytes, end, STATEMAP_TO);
+      end = put(bytes, end, to);
+      end = put(bytes, end, STATEMAP_AMOUNT);
+      end = put(bytes, end, amounts[rand(10_000)]!);
+      end = put(bytes, end, CANDIDATE_END);
       table[i * 8] = version;
       table[i * 8 + 1] = start;
       table[i * 8 + 2] = end;
@@ -76,7 +141,23 @@ export function syntheticLog(accounts = 10_000, seed = 1, suffixSize = 10_000): 
       const safepoint = Math.max(lastWriter[fromIndex]!, lastWriter[toIndex]!, version - suffixSize - 1, 0);
       if (!aborted) lastWriter[fromIndex] = lastWriter[toIndex] = version;
       start = end;
-      end += bytes.write(`{"xid":"${xid}","agent":"bench-agent","cohort":"banking","decision":"${aborted ? 'aborted' : 'committed'}","version":${version},${aborted ? '' : `"safepoint":${safepoint},`}"suffixStart":${Math.max(0, version - 1000)},"duplicateVersion":null,"conflictVersion":${aborted ? Math.max(0, version - 1) : 'null'},"time":"2026-11-25T12:00:00.000Z","metrics":{"candidatePublished":${now},"candidateReceived":${now},"candidateProcessingStarted":${now},"decisionCreatedAt":${now},"dbSaveStarted":${now},"dbSaveEnded":${now}}}`, end, 'latin1');
+      end = put(bytes, end, XID);
+      end = writePadded(bytes, end, version, 12);
+      end = put(bytes, end, aborted ? ABORTED : COMMITTED);
+      end = writeInteger(bytes, end, version);
+      if (!aborted) {
+        end = put(bytes, end, SAFEPOINT);
+        end = writeInteger(bytes, end, safepoint);
+      }
+      end = put(bytes, end, SUFFIX_START);
+      end = writeInteger(bytes, end, Math.max(0, version - 1000));
+      if (aborted) {
+        end = put(bytes, end, CONFLICT);
+        end = writeInteger(bytes, end, Math.max(0, version - 1));
+      } else {
+        end = put(bytes, end, NO_CONFLICT);
+      }
+      end = put(bytes, end, DECISION_END);
       table[i * 8 + 4] = decisionOffset;
       table[i * 8 + 5] = start;
       table[i * 8 + 6] = end;
