@@ -8,7 +8,6 @@ export interface CandidateMessage {
   readonly kind: 'candidate';
   /** The record's offset. */
   readonly version: Version;
-  readonly xid: string;
   /**
    * Empty when the record has none: nothing to install, but the version still passes through so
    * the snapshot can move. May be kept as the (already validated) JSON text of the array, parsed
@@ -23,7 +22,6 @@ export interface DecisionMessage {
   readonly kind: 'decision';
   /** The decision record's own offset. */
   readonly decisionVersion: Version;
-  readonly xid: string;
   /** The version of the candidate this decision is for. */
   readonly version: Version;
   readonly outcome: DecisionOutcome;

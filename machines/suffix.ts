@@ -12,7 +12,6 @@ import type { QueueEntry } from './statemapQueue.js';
 import { Deque } from './structures/deque.js';
 
 interface Slot {
-  readonly xid: string;
   readonly statemap: readonly StatemapEntry[] | string;
   outcome: DecisionOutcome | 'duplicate' | null;
   safepoint: Version | null;
@@ -68,7 +67,7 @@ export class Suffix {
   addCandidate(candidate: CandidateMessage): boolean {
     if (candidate.version <= this.#lastOffset || candidate.version < this.#base) return false;
     this.#fillTo(candidate.version);
-    this.#slots.push({ xid: candidate.xid, statemap: candidate.statemap, outcome: null, safepoint: null });
+    this.#slots.push({ statemap: candidate.statemap, outcome: null, safepoint: null });
     this.#lastOffset = candidate.version;
     this.#candidates += 1;
     return true;

@@ -48,8 +48,7 @@ for (let c = 0; c < 0x20; c++) STRING_STOP[c] = 1;
 STRING_STOP[QUOTE] = 1;
 STRING_STOP[BACKSLASH] = 1;
 
-function skipWhitespace(b: Uint8Array, i: number): number {
-  const end = b.length;
+function skipWhitespace(b: Uint8Array, i: number, end: number): number {
   while (i < end) {
     const c = b[i]!;
     // Compact JSON has no whitespace: anything above the space ends the run at the first test.
@@ -64,9 +63,8 @@ function isHex(c: number): boolean {
 }
 
 /** `i` is just past the opening quote; returns the index just past the closing quote, or -1. */
-function skipString(b: Uint8Array, i: number): number {
+function skipString(b: Uint8Array, i: number, end: number): number {
   stringHasEscape = false;
-  const end = b.length;
   for (;;) {
     // One table lookup per byte of plain content: the loop every string spends its time in.
     while (i < end && STRING_STOP[b[i]!] === 0) i++;
@@ -92,82 +90,111 @@ function isAscii(b: Uint8Array, start: number, end: number): boolean {
   return true;
 }
 
-function skipDigits(b: Uint8Array, i: number): number {
-  while (i < b.length && b[i]! >= ZERO && b[i]! <= NINE) i++;
+function skipDigits(b: Uint8Array, i: number, end: number): number {
+  while (i < end && b[i]! >= ZERO && b[i]! <= NINE) i++;
   return i;
 }
 
 /** JSON's number grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-function skipNumber(b: Uint8Array, i: number): number {
-  if (b[i] === MINUS) i++;
-  const c = b[i];
+function skipNumber(b: Uint8Array, i: number, end: number): number {
+  if (i < end && b[i] === MINUS) i++;
+  if (i >= end) return -1;
+  const c = b[i]!;
   if (c === ZERO) i++;
-  else if (c !== undefined && c > ZERO && c <= NINE) i = skipDigits(b, i + 1);
+  else if (c > ZERO && c <= NINE) i = skipDigits(b, i + 1, end);
   else return -1;
-  if (b[i] === DOT) {
+  if (i < end && b[i] === DOT) {
     const start = i + 1;
-    i = skipDigits(b, start);
+    i = skipDigits(b, start, end);
     if (i === start) return -1;
   }
-  if (b[i] === 0x65 || b[i] === 0x45) {
+  if (i < end && (b[i] === 0x65 || b[i] === 0x45)) {
     i++;
-    if (b[i] === PLUS || b[i] === MINUS) i++;
+    if (i < end && (b[i] === PLUS || b[i] === MINUS)) i++;
     const start = i;
-    i = skipDigits(b, start);
+    i = skipDigits(b, start, end);
     if (i === start) return -1;
   }
   return i;
 }
 
-function skipLiteral(b: Uint8Array, i: number, literal: string): number {
+function skipLiteral(b: Uint8Array, i: number, end: number, literal: string): number {
+  if (i + literal.length > end) return -1;
   for (let k = 0; k < literal.length; k++) if (b[i + k] !== literal.charCodeAt(k)) return -1;
   return i + literal.length;
 }
 
 /** `i` is at the first byte of a value (no leading whitespace); returns the index just past it, or -1. */
-function skipValue(b: Uint8Array, i: number, depth: number): number {
-  const c = b[i];
-  if (c === QUOTE) return skipString(b, i + 1);
-  if (c === OPEN_BRACE) return skipObject(b, i + 1, depth + 1);
-  if (c === OPEN_BRACKET) return skipArray(b, i + 1, depth + 1);
-  if (c === 0x74) return skipLiteral(b, i, 'true');
-  if (c === 0x66) return skipLiteral(b, i, 'false');
-  if (c === 0x6e) return skipLiteral(b, i, 'null');
-  return skipNumber(b, i);
+function skipValue(b: Uint8Array, i: number, end: number, depth: number): number {
+  if (i >= end) return -1;
+  const c = b[i]!;
+  if (c === QUOTE) return skipString(b, i + 1, end);
+  if (c === OPEN_BRACE) return skipObject(b, i + 1, end, depth + 1);
+  if (c === OPEN_BRACKET) return skipArray(b, i + 1, end, depth + 1);
+  if (c === 0x74) return skipLiteral(b, i, end, 'true');
+  if (c === 0x66) return skipLiteral(b, i, end, 'false');
+  if (c === 0x6e) return skipLiteral(b, i, end, 'null');
+  return skipNumber(b, i, end);
 }
 
-function skipArray(b: Uint8Array, i: number, depth: number): number {
+function skipArray(b: Uint8Array, i: number, end: number, depth: number): number {
   if (depth > MAX_DEPTH) return -1;
-  i = skipWhitespace(b, i);
-  if (b[i] === CLOSE_BRACKET) return i + 1;
+  i = skipWhitespace(b, i, end);
+  if (i < end && b[i] === CLOSE_BRACKET) return i + 1;
   for (;;) {
-    i = skipValue(b, i, depth);
+    i = skipValue(b, i, end, depth);
     if (i < 0) return -1;
-    i = skipWhitespace(b, i);
+    i = skipWhitespace(b, i, end);
+    if (i >= end) return -1;
     const c = b[i];
     if (c === CLOSE_BRACKET) return i + 1;
     if (c !== COMMA) return -1;
-    i = skipWhitespace(b, i + 1);
+    i = skipWhitespace(b, i + 1, end);
   }
 }
 
-function skipObject(b: Uint8Array, i: number, depth: number): number {
+function skipObject(b: Uint8Array, i: number, end: number, depth: number): number {
   if (depth > MAX_DEPTH) return -1;
-  i = skipWhitespace(b, i);
-  if (b[i] === CLOSE_BRACE) return i + 1;
+  i = skipWhitespace(b, i, end);
+  if (i < end && b[i] === CLOSE_BRACE) return i + 1;
   for (;;) {
-    if (b[i] !== QUOTE) return -1;
-    i = skipString(b, i + 1);
+    if (i >= end || b[i] !== QUOTE) return -1;
+    i = skipString(b, i + 1, end);
     if (i < 0) return -1;
-    i = skipWhitespace(b, i);
-    if (b[i] !== COLON) return -1;
-    i = skipValue(b, skipWhitespace(b, i + 1), depth);
+    i = skipWhitespace(b, i, end);
+    if (i >= end || b[i] !== COLON) return -1;
+    i = skipValue(b, skipWhitespace(b, i + 1, end), end, depth);
     if (i < 0) return -1;
-    i = skipWhitespace(b, i);
+    i = skipWhitespace(b, i, end);
+    if (i >= end) return -1;
     const c = b[i];
     if (c === CLOSE_BRACE) return i + 1;
     if (c !== COMMA) return -1;
-    i = skipWhitespace(b, i + 1);
+    i = skipWhitespace(b, i + 1, end);
+  }
+}
+
+/**
+ * How many entries the statemap array at `start..end` (already checked against the grammar) has,
+ * or -1 unless every entry is an object with exactly one key: what `parseRecord` accepts. An
+ * entry with two keys answers -1 even when they are the same (JSON.parse keeps one), so the
+ * caller asks JSON.parse.
+ */
+export function singleKeyEntries(b: Uint8Array, start: number, end: number): number {
+  let i = skipWhitespace(b, start + 1, end);
+  if (b[i] === CLOSE_BRACKET) return 0;
+  for (let count = 1; ; count++) {
+    if (b[i] !== OPEN_BRACE) return -1;
+    i = skipWhitespace(b, i + 1, end);
+    if (b[i] !== QUOTE) return -1;
+    i = skipString(b, i + 1, end);
+    i = skipWhitespace(b, i, end);
+    i = skipValue(b, skipWhitespace(b, i + 1, end), end, 2);
+    i = skipWhitespace(b, i, end);
+    if (b[i] !== CLOSE_BRACE) return -1;
+    i = skipWhitespace(b, i + 1, end);
+    if (b[i] === CLOSE_BRACKET) return count;
+    i = skipWhitespace(b, i + 1, end);
   }
 }
 
@@ -184,7 +211,7 @@ function wantedKey(b: Uint8Array, start: number, end: number): number {
 }
 
 /** Small non-negative integers (the versions) are read digit by digit; anything else as JSON does. */
-function numberAt(bytes: Buffer, start: number, end: number): number {
+export function numberAt(bytes: Buffer, start: number, end: number): number {
   if (end - start <= 15) {
     let value = 0;
     for (let i = start; i < end; i++) {
@@ -198,13 +225,13 @@ function numberAt(bytes: Buffer, start: number, end: number): number {
 }
 
 /**
- * The value of the wanted field at `start..end`, just skipped (and so checked against the
- * grammar) by `skipValue`: for a string, `stringHasEscape` still describes it.
+ * The value of a wanted field at `start..end`, checked against the grammar by `scanSpans`;
+ * `escaped`: a string value holds an escape.
  */
-function materialise(bytes: Buffer, start: number, end: number): unknown {
+function materialise(bytes: Buffer, start: number, end: number, escaped: boolean): unknown {
   const c = bytes[start]!;
   if (c === QUOTE) {
-    if (stringHasEscape) return JSON.parse(bytes.toString('utf8', start, end));
+    if (escaped) return JSON.parse(bytes.toString('utf8', start, end));
     return isAscii(bytes, start + 1, end - 1) ? bytes.toString('latin1', start + 1, end - 1) : bytes.toString('utf8', start + 1, end - 1);
   }
   if (c === MINUS || (c >= ZERO && c <= NINE)) return numberAt(bytes, start, end);
@@ -214,40 +241,73 @@ function materialise(bytes: Buffer, start: number, end: number): unknown {
   return JSON.parse(bytes.toString('utf8', start, end));
 }
 
+/** Numbers per wanted key in a spans array: value start, value end (-1: key absent), 1 if the value is a string with an escape. */
+export const SPAN_STRIDE = 3;
+/** Indexes into a spans array, per wanted key. */
+export const SPAN = Object.fromEntries(SCANNED_KEYS.map((key, index) => [key, index * SPAN_STRIDE])) as { readonly [K in ScannedKey]: number };
+
+/** A spans array for `scanSpans`. */
+export function newSpans(): Int32Array {
+  return new Int32Array(SCANNED_KEYS.length * SPAN_STRIDE);
+}
+
+/**
+ * Checks that `start..end` of `b` is one JSON object (every byte against the grammar) and notes
+ * where the value of each wanted top-level key lies (a later duplicate key wins, as in
+ * `JSON.parse`). False when the scanner is not certain: the caller must then use `JSON.parse`.
+ */
+export function scanSpans(b: Uint8Array, start: number, end: number, spans: Int32Array): boolean {
+  for (let k = 1; k < spans.length; k += SPAN_STRIDE) spans[k] = -1;
+  let i = skipWhitespace(b, start, end);
+  if (i >= end || b[i] !== OPEN_BRACE) return false;
+  i = skipWhitespace(b, i + 1, end);
+  if (i < end && b[i] === CLOSE_BRACE) {
+    i++;
+  } else {
+    for (;;) {
+      if (i >= end || b[i] !== QUOTE) return false;
+      const keyStart = i + 1;
+      i = skipString(b, keyStart, end);
+      if (i < 0 || stringHasEscape) return false;
+      const key = wantedKey(b, keyStart, i - 1);
+      i = skipWhitespace(b, i, end);
+      if (i >= end || b[i] !== COLON) return false;
+      const valueStart = skipWhitespace(b, i + 1, end);
+      i = skipValue(b, valueStart, end, 1);
+      if (i < 0) return false;
+      if (key >= 0) {
+        const at = key * SPAN_STRIDE;
+        spans[at] = valueStart;
+        spans[at + 1] = i;
+        spans[at + 2] = b[valueStart] === QUOTE && stringHasEscape ? 1 : 0;
+      }
+      i = skipWhitespace(b, i, end);
+      if (i >= end) return false;
+      const c = b[i];
+      if (c === CLOSE_BRACE) {
+        i++;
+        break;
+      }
+      if (c !== COMMA) return false;
+      i = skipWhitespace(b, i + 1, end);
+    }
+  }
+  return skipWhitespace(b, i, end) === end;
+}
+
+const SPANS = newSpans();
+
 /**
  * The wanted top-level fields of the JSON object in `bytes` (a later duplicate key wins, as in
  * `JSON.parse`), or `undefined` when the scanner is not certain: the caller must then use
  * `JSON.parse`.
  */
 export function scanFields(b: Buffer): ScannedFields | undefined {
-  let i = skipWhitespace(b, 0);
-  if (b[i] !== OPEN_BRACE) return undefined;
+  if (!scanSpans(b, 0, b.length, SPANS)) return undefined;
   const fields: ScannedFields = {};
-  i = skipWhitespace(b, i + 1);
-  if (b[i] === CLOSE_BRACE) {
-    i++;
-  } else {
-    for (;;) {
-      if (b[i] !== QUOTE) return undefined;
-      const keyStart = i + 1;
-      i = skipString(b, keyStart);
-      if (i < 0 || stringHasEscape) return undefined;
-      const key = wantedKey(b, keyStart, i - 1);
-      i = skipWhitespace(b, i);
-      if (b[i] !== COLON) return undefined;
-      const valueStart = skipWhitespace(b, i + 1);
-      i = skipValue(b, valueStart, 1);
-      if (i < 0) return undefined;
-      if (key >= 0) fields[SCANNED_KEYS[key]!] = materialise(b, valueStart, i);
-      i = skipWhitespace(b, i);
-      const c = b[i];
-      if (c === CLOSE_BRACE) {
-        i++;
-        break;
-      }
-      if (c !== COMMA) return undefined;
-      i = skipWhitespace(b, i + 1);
-    }
+  for (let k = 0; k < SCANNED_KEYS.length; k++) {
+    const at = k * SPAN_STRIDE;
+    if (SPANS[at + 1]! >= 0) fields[SCANNED_KEYS[k]!] = materialise(b, SPANS[at]!, SPANS[at + 1]!, SPANS[at + 2] === 1);
   }
-  return skipWhitespace(b, i) === b.length ? fields : undefined;
+  return fields;
 }

@@ -48,7 +48,9 @@ function statemap(value: unknown): readonly StatemapEntry[] {
 }
 
 function candidate(body: Record<string, unknown>, offset: Version): CertificationMessage {
-  return { kind: 'candidate', version: offset, xid: text(body.xid, 'xid'), statemap: statemap(body.statemap) };
+  // The xid must be there (it is part of the wire format), but nothing downstream reads it.
+  text(body.xid, 'xid');
+  return { kind: 'candidate', version: offset, statemap: statemap(body.statemap) };
 }
 
 function decision(body: Record<string, unknown>, offset: Version): CertificationMessage {
@@ -63,7 +65,8 @@ function decision(body: Record<string, unknown>, offset: Version): Certification
     const given = optionalVersion(body.safepoint, 'safepoint');
     safepoint = given === null || given >= candidateVersion ? candidateVersion - 1 : given;
   }
-  return { kind: 'decision', decisionVersion: offset, xid: text(body.xid, 'xid'), version: candidateVersion, outcome: outcome as DecisionOutcome, safepoint, duplicateVersion };
+  text(body.xid, 'xid');
+  return { kind: 'decision', decisionVersion: offset, version: candidateVersion, outcome: outcome as DecisionOutcome, safepoint, duplicateVersion };
 }
 
 /** The two record kinds the `messageType` header may name. */

@@ -1,15 +1,19 @@
 /**
- * The parse worker behind `createWorkerParser`: decodes a packed batch (see `workerProtocol.ts`),
- * `JSON.parse`s each value and validates it with the same code as `parseRecord`, and answers with
- * compact results: a table of numbers, reject reasons, and the xids and statemap JSON texts
- * written as UTF-8 into the request's own byte buffer. Any record it cannot answer for exactly (a
- * statemap whose JSON text would not read back identically, an xid with lone surrogates, an
- * unexpected exception) it hands back to the main thread to parse with `parseRecord`.
+ * The parse worker behind `createWorkerParser`: reads each value of a packed batch (see
+ * `workerProtocol.ts`) with the field scanner, which checks every byte against the JSON grammar
+ * but builds nothing, and answers with numbers only: a decision's versions, or where a
+ * candidate's statemap lies in the bytes it was sent.
+ *
+ * The fast path answers only for records it is certain `parseRecord` accepts, and with the same
+ * values. Everything else is parsed here with `JSON.parse` and `validateBody`: a rejection comes
+ * back with `parseRecord`'s reason; a record that turns out valid after all (escaped keys, a
+ * duplicate key in a statemap entry, nesting too deep to scan) goes back to the main thread to
+ * parse with `parseRecord` itself.
  */
 import { parentPort } from 'node:worker_threads';
+import { newSpans, numberAt, scanSpans, singleKeyEntries, SPAN } from './fieldScanner.js';
 import { invalidJsonReason, validateBody, type RecordType } from './parseRecord.js';
 import {
-  CHUNK_CHARS,
   IN_CANDIDATE,
   IN_DECISION,
   META_STRIDE,
@@ -27,28 +31,72 @@ import {
 if (!parentPort) throw new Error('parseWorker.js must be started as a worker thread (see createWorkerParser)');
 const port = parentPort;
 
-/**
- * True when `JSON.parse(JSON.stringify(value))` is deeply equal to `value` for a value produced by
- * `JSON.parse`: only -0 (written as 0) and infinities from overflowing literals (written as null)
- * are not.
- */
-function survivesStringify(value: unknown): boolean {
-  if (typeof value === 'number') return value === 0 ? 1 / value > 0 : value - value === 0;
-  if (typeof value !== 'object' || value === null) return true;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (!survivesStringify(value[i])) return false;
-    return true;
-  }
-  const record = value as Record<string, unknown>;
-  for (const key in record) if (!survivesStringify(record[key])) return false;
+const QUOTE = 0x22;
+const OPEN_BRACKET = 0x5b;
+const NULL_START = 0x6e;
+const COMMITTED = Buffer.from('"committed"', 'latin1');
+const ABORTED = Buffer.from('"aborted"', 'latin1');
+const spans = newSpans();
+
+/** Nothing could be answered on the fast path. */
+const UNSURE = -2;
+/** A wanted key the value had no entry for (or null). */
+const ABSENT = -1;
+
+function spanEquals(b: Buffer, start: number, end: number, literal: Buffer): boolean {
+  if (end - start !== literal.length) return false;
+  for (let i = 0; i < literal.length; i++) if (b[start + i] !== literal[i]) return false;
   return true;
 }
 
-const isWellFormed = (String.prototype as unknown as { isWellFormed?: () => boolean }).isWellFormed;
-/** False for strings with lone surrogates, which would not survive the trip through UTF-8. */
-function wellFormed(text: string): boolean {
-  if (isWellFormed) return isWellFormed.call(text);
-  return !/[\uD800-\uDFFF]/.test(text) || Buffer.from(text, 'utf8').toString('utf8') === text;
+/** The version in the span at `key` (parseRecord's `version`), ABSENT for a missing or null one (when `optional`), or UNSURE. */
+function versionAt(b: Buffer, key: number, optional: boolean): number {
+  const start = spans[key]!;
+  const end = spans[key + 1]!;
+  if (end < 0 || b[start] === NULL_START) return optional ? ABSENT : UNSURE;
+  if (b[start] === QUOTE || b[start] === OPEN_BRACKET || b[start] === 0x7b || b[start] === 0x74 || b[start] === 0x66) return UNSURE;
+  const value = numberAt(b, start, end);
+  return Number.isSafeInteger(value) && value >= 0 ? value : UNSURE;
+}
+
+/** Fills the answer for a record the scanner read; false when the fast path is not certain. */
+function answerFast(b: Buffer, kind: number, offset: number, nums: Float64Array, r: number): boolean {
+  const xidStart = spans[SPAN.xid]!;
+  if (spans[SPAN.xid + 1]! < 0 || b[xidStart] !== QUOTE) return false;
+  if (kind === IN_CANDIDATE) {
+    const start = spans[SPAN.statemap]!;
+    const end = spans[SPAN.statemap + 1]!;
+    let entries = 0;
+    if (end >= 0 && b[start] !== NULL_START) {
+      if (b[start] !== OPEN_BRACKET) return false;
+      entries = singleKeyEntries(b, start, end);
+      if (entries < 0) return false;
+    }
+    nums[r] = OUT_CANDIDATE;
+    nums[r + 1] = entries > 0 ? start : NO_STATEMAP;
+    nums[r + 2] = entries > 0 ? end : NO_STATEMAP;
+    return true;
+  }
+  const decisionStart = spans[SPAN.decision]!;
+  const decisionEnd = spans[SPAN.decision + 1]!;
+  const committed = decisionEnd >= 0 && spanEquals(b, decisionStart, decisionEnd, COMMITTED);
+  if (!committed && !(decisionEnd >= 0 && spanEquals(b, decisionStart, decisionEnd, ABORTED))) return false;
+  const version = versionAt(b, SPAN.version, false);
+  if (version < 0 || version >= offset) return false;
+  const duplicate = versionAt(b, SPAN.duplicateVersion, true);
+  if (duplicate === UNSURE) return false;
+  let safepoint = NaN;
+  if (committed) {
+    // As parseRecord: a missing safepoint, or one not below the version, waits for every earlier version.
+    const given = versionAt(b, SPAN.safepoint, true);
+    if (given === UNSURE) return false;
+    safepoint = given === ABSENT || given >= version ? version - 1 : given;
+  }
+  nums[r] = committed ? OUT_COMMITTED : OUT_ABORTED;
+  nums[r + 1] = version;
+  nums[r + 2] = safepoint;
+  nums[r + 3] = duplicate === ABSENT ? NaN : duplicate;
+  return true;
 }
 
 function parse(request: ParseRequest): ParseResponse {
@@ -57,26 +105,24 @@ function parse(request: ParseRequest): ParseResponse {
   const nums = new Float64Array(request.nums);
   const bytes = Buffer.from(request.bytes, 0, length);
   const reasons: string[] = [];
-  // The answer's text, in chunks of about CHUNK_CHARS; a message's texts stay in one chunk.
-  const chunkTexts: string[] = [];
-  let parts: string[] = [];
-  let chunkChars = 0;
   for (let i = 0; i < count; i++) {
     const m = i * META_STRIDE;
     const r = i * RESULT_STRIDE;
     const kind = meta[m]!;
-    if (kind !== IN_CANDIDATE && kind !== IN_DECISION) {
-      nums[r] = OUT_LOCAL;
-      continue;
-    }
-    const type: RecordType = kind === IN_CANDIDATE ? 'Candidate' : 'Decision';
+    nums[r] = OUT_LOCAL;
+    if (kind !== IN_CANDIDATE && kind !== IN_DECISION) continue;
     const offset = meta[m + 1]!;
+    // Small integers (Smis) for the scanner's loops: indexes read from a Float64Array are doubles,
+    // and every byte read through a double index costs a conversion.
+    const start = meta[m + 2]! | 0;
+    const end = meta[m + 3]! | 0;
+    if (scanSpans(bytes, start, end, spans) && answerFast(bytes, kind, offset, nums, r)) continue;
+    const type: RecordType = kind === IN_CANDIDATE ? 'Candidate' : 'Decision';
     try {
       let body: unknown;
       try {
-        // Each value decoded on its own, exactly as `parseRecord` decodes it (so broken UTF-8 at the
-        // end of one value cannot merge with the next).
-        body = JSON.parse(bytes.toString('utf8', meta[m + 2]!, meta[m + 3]!));
+        // Decoded on its own, exactly as `parseRecord` decodes a value.
+        body = JSON.parse(bytes.toString('utf8', start, end));
       } catch (error) {
         nums[r] = OUT_REJECT;
         reasons.push(invalidJsonReason(type, error));
@@ -86,72 +132,15 @@ function parse(request: ParseRequest): ParseResponse {
       if (typeof message === 'string') {
         nums[r] = OUT_REJECT;
         reasons.push(message);
-        continue;
       }
-      const xid = message.xid;
-      if (!wellFormed(xid)) {
-        nums[r] = OUT_LOCAL;
-        continue;
-      }
-      if (message.kind === 'candidate') {
-        const statemap = message.statemap;
-        let json: string | null = null;
-        if (statemap.length > 0) {
-          if (!survivesStringify(statemap)) {
-            nums[r] = OUT_LOCAL;
-            continue;
-          }
-          // Always well formed: JSON.stringify escapes lone surrogates.
-          json = JSON.stringify(statemap);
-        }
-        nums[r] = OUT_CANDIDATE;
-        nums[r + 1] = xid.length;
-        parts.push(xid);
-        if (json === null) {
-          nums[r + 2] = NO_STATEMAP;
-          chunkChars += xid.length;
-        } else {
-          nums[r + 2] = json.length;
-          parts.push(json);
-          chunkChars += xid.length + json.length;
-        }
-      } else {
-        nums[r] = message.outcome === 'committed' ? OUT_COMMITTED : OUT_ABORTED;
-        nums[r + 1] = xid.length;
-        nums[r + 2] = message.version;
-        nums[r + 3] = message.safepoint ?? NaN;
-        nums[r + 4] = message.duplicateVersion ?? NaN;
-        parts.push(xid);
-        chunkChars += xid.length;
-      }
-      if (chunkChars >= CHUNK_CHARS) {
-        chunkTexts.push(parts.join(''));
-        parts = [];
-        chunkChars = 0;
-      }
+      // A valid message the fast path could not vouch for: the main thread parses it (OUT_LOCAL).
     } catch {
-      // Too deep to walk or stringify, or anything else unforeseen: the main thread parses this
-      // record itself and so gets exactly `parseRecord`'s answer (or exception).
+      // Too deep to parse, or anything else unforeseen: the main thread parses this record itself
+      // and so gets exactly `parseRecord`'s answer (or exception).
       nums[r] = OUT_LOCAL;
     }
   }
-  if (parts.length > 0) chunkTexts.push(parts.join(''));
-  // Every value has been read: the text goes into the same buffer, from its start.
-  let out = Buffer.from(request.bytes);
-  let at = 0;
-  const chunks: number[] = [];
-  for (const text of chunkTexts) {
-    const need = Buffer.byteLength(text, 'utf8');
-    if (at + need > out.length) {
-      // Rare: the texts are longer than the values they came from (say `1E2` written as `100`).
-      const larger = Buffer.allocUnsafeSlow(Math.max(out.length * 2, at + need));
-      out.copy(larger, 0, 0, at);
-      out = larger;
-    }
-    at += out.write(text, at, 'utf8');
-    chunks.push(at);
-  }
-  return { id: request.id, bytes: out.buffer as ArrayBuffer, meta: request.meta, nums: request.nums, chunks, reasons };
+  return { id: request.id, bytes: request.bytes, meta: request.meta, nums: request.nums, reasons };
 }
 
 port.on('message', (request: ParseRequest) => {

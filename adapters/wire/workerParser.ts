@@ -1,8 +1,9 @@
 /**
  * A `BatchParser` that parses on worker threads, with exactly `parseBatch`'s results: the main
  * thread only packs each batch (its values copied back to back into one buffer, plus a table of
- * offsets and types) and rebuilds the messages from the worker's compact answer. Candidates'
- * statemaps come back as their validated JSON text, parsed later only if the version commits.
+ * offsets and types) and builds the messages from the worker's answer, which is numbers only.
+ * Candidates' statemaps stay validated JSON text (sliced from the batch's bytes), parsed later
+ * only if the version commits.
  *
  * Records the worker cannot take or answer for exactly (a bad offset or header, no value, a string
  * value with lone surrogates, a statemap whose JSON text would not read back identically) are
@@ -280,16 +281,36 @@ export function createWorkerParser(options: WorkerParserOptions = {}): WorkerPar
       flush();
       return promise;
     }
-    // Pass 2: copy the values into one buffer and hand it over without copying it again.
+    // Pass 2: copy the values into one buffer and hand it over without copying it again. Values
+    // that lie back to back in one source buffer (as a fetch response is sliced) go in one copy.
     const bytes = acquire(spareBytes, length, MIN_BYTES);
     const target = Buffer.from(bytes, 0, length);
+    let run: Buffer | null = null;
+    let runStart = 0;
+    let runEnd = 0;
+    let runAt = 0;
+    const copyRun = () => {
+      if (run !== null) target.set(new Uint8Array(run.buffer, runStart, runEnd - runStart), runAt);
+      run = null;
+    };
     for (let i = 0; i < count; i++) {
       const m = i * META_STRIDE;
       if (meta[m] === IN_LOCAL) continue;
       const value = records[i]!.value!;
-      if (typeof value === 'string') target.write(value, meta[m + 2]!, 'utf8');
-      else target.set(value, meta[m + 2]!);
+      if (typeof value === 'string') {
+        copyRun();
+        target.write(value, meta[m + 2]!, 'utf8');
+      } else if (run !== null && value.buffer === run.buffer && value.byteOffset === runEnd && meta[m + 2] === runAt + (runEnd - runStart)) {
+        runEnd += value.length;
+      } else {
+        copyRun();
+        run = value;
+        runStart = value.byteOffset;
+        runEnd = value.byteOffset + value.length;
+        runAt = meta[m + 2]!;
+      }
     }
+    copyRun();
     const nums = acquire(spareNums, count * RESULT_STRIDE * 8, MIN_RECORDS * RESULT_STRIDE * 8);
     try {
       const slot = pick();
@@ -340,43 +361,29 @@ function rebuild(records: readonly RawRecord[], response: ParseResponse | null):
   const nums = response === null ? null : new Float64Array(response.nums);
   const meta = response === null ? null : new Float64Array(response.meta);
   const bytes = response === null ? null : Buffer.from(response.bytes);
-  const chunks = response?.chunks ?? [];
   const reasons = response?.reasons ?? [];
-  let chunk = -1;
-  let text = '';
-  let at = 0;
   let reason = 0;
   for (let i = 0; i < records.length; i++) {
-    const code = nums === null ? OUT_LOCAL : nums[i * RESULT_STRIDE]!;
+    const r = i * RESULT_STRIDE;
+    const code = nums === null ? OUT_LOCAL : nums[r]!;
     if (code === OUT_LOCAL) {
       lastOffset = collectParseResult(parseRecord(records[i]!), messages, rejects, lastOffset);
       continue;
     }
-    const r = i * RESULT_STRIDE;
     const offset = meta![i * META_STRIDE + 1]!;
     lastOffset = Math.max(lastOffset ?? 0, offset);
     if (code === OUT_REJECT) {
       rejects.push({ offset, origin: records[i]!.origin ?? null, reason: reasons[reason++]! });
-      continue;
-    }
-    // A message's texts are in one chunk: move on once the current one is used up.
-    while (at === text.length && chunk + 1 < chunks.length) {
-      text = bytes!.toString('utf8', chunk < 0 ? 0 : chunks[chunk]!, chunks[chunk + 1]!);
-      chunk += 1;
-      at = 0;
-    }
-    const xid = text.slice(at, (at += nums![r + 1]!));
-    if (code === OUT_CANDIDATE) {
-      const length = nums![r + 2]!;
-      messages.push({ kind: 'candidate', version: offset, xid, statemap: length === NO_STATEMAP ? [] : text.slice(at, (at += length)) });
+    } else if (code === OUT_CANDIDATE) {
+      const start = nums![r + 1]!;
+      messages.push({ kind: 'candidate', version: offset, statemap: start === NO_STATEMAP ? [] : bytes!.toString('utf8', start, nums![r + 2]!) });
     } else {
-      const safepoint = nums![r + 3]!;
-      const duplicateVersion = nums![r + 4]!;
+      const safepoint = nums![r + 2]!;
+      const duplicateVersion = nums![r + 3]!;
       messages.push({
         kind: 'decision',
         decisionVersion: offset,
-        xid,
-        version: nums![r + 2]!,
+        version: nums![r + 1]!,
         outcome: code === OUT_COMMITTED ? 'committed' : 'aborted',
         safepoint: safepoint === safepoint ? safepoint : null,
         duplicateVersion: duplicateVersion === duplicateVersion ? duplicateVersion : null,

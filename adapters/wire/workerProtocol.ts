@@ -1,7 +1,8 @@
 /**
  * The messages between the main thread and a parse worker (`parseWorker.ts`). A batch goes out as
  * one byte buffer holding every value back to back plus a table of numbers; it comes back as a
- * table of numbers plus the xids and statemap texts written as UTF-8 into the same byte buffer.
+ * table of numbers that says, per record, what it is and where in those same bytes its statemap
+ * lies, so the main thread builds no more than the messages and one small string per statemap.
  * All three buffers are transferred (never copied) both ways and reused for later batches: on
  * some hosts (virtual machines that hand freed memory back) touching fresh memory is far more
  * expensive than parsing, so nothing large is allocated per batch, on either side.
@@ -16,26 +17,19 @@ export const IN_DECISION = 2;
 
 /**
  * Numbers per record in the response's `nums`:
- * - candidate: code, xid length, statemap text length (`NO_STATEMAP` when empty);
- * - decision: code, xid length, version, safepoint, duplicate version (`NaN` for null);
+ * - candidate: code, statemap start and end in the request's bytes (`NO_STATEMAP` when it has none
+ *   or an empty one);
+ * - committed or aborted decision: code, version, safepoint, duplicate version (`NaN` for null);
  * - reject: code (the reason is the next of `reasons`);
  * - local: code (the main thread parses the record with `parseRecord`).
- * Lengths are in UTF-16 code units, as in the decoded text.
  */
-export const RESULT_STRIDE = 5;
+export const RESULT_STRIDE = 4;
 export const OUT_LOCAL = 0;
 export const OUT_CANDIDATE = 1;
 export const OUT_COMMITTED = 2;
 export const OUT_ABORTED = 3;
 export const OUT_REJECT = 4;
 export const NO_STATEMAP = -1;
-
-/**
- * The text comes back in chunks of about this many characters, each decoded on its own: small
- * enough for the main thread to decode into ordinary (young generation) strings. A message's
- * texts never straddle two chunks; only the last chunk may be shorter.
- */
-export const CHUNK_CHARS = 32 * 1024;
 
 export interface ParseRequest {
   readonly id: number;
@@ -51,11 +45,9 @@ export interface ParseRequest {
 
 export interface ParseResponse {
   readonly id: number;
-  /** The request's buffers (`bytes` possibly replaced by a larger one), now holding the answer. */
+  /** The request's buffers, handed back: `bytes` unchanged, `nums` holding the answer. */
   readonly bytes: ArrayBuffer;
   readonly meta: ArrayBuffer;
   readonly nums: ArrayBuffer;
-  /** Where each text chunk ends in `bytes` (the first starts at 0). */
-  readonly chunks: readonly number[];
   readonly reasons: readonly string[];
 }

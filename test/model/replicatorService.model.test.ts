@@ -47,11 +47,11 @@ const config: ReplicatorServiceConfig = {
 const input: ReplicatorServiceInput = { config, persistentData: true };
 
 // ── The certification log: offsets are versions. ───────────────────────────────────────────────
-const candidate = (version: Version, xid: string, statemap: CandidateMessage['statemap']): CandidateMessage => ({ kind: 'candidate', version, xid, statemap });
-const decision = (decisionVersion: Version, xid: string, version: Version, outcome: DecisionMessage['outcome'], safepoint: Version | null, duplicateVersion: Version | null = null): DecisionMessage => ({
+// The xid argument only labels the transaction in the logs below: messages carry no xid (nothing reads it).
+const candidate = (version: Version, _xid: string, statemap: CandidateMessage['statemap']): CandidateMessage => ({ kind: 'candidate', version, statemap });
+const decision = (decisionVersion: Version, _xid: string, version: Version, outcome: DecisionMessage['outcome'], safepoint: Version | null, duplicateVersion: Version | null = null): DecisionMessage => ({
   kind: 'decision',
   decisionVersion,
-  xid,
   version,
   outcome,
   safepoint,
