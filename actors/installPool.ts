@@ -6,18 +6,25 @@
  */
 import { fromCallback } from 'xstate';
 import type { InstallJob, Installer } from '../machines/domain.js';
-import type { PoolEvent, PoolReport } from '../machines/installer.machine.js';
+import { callsOf, type PoolEvent, type PoolReport } from '../machines/installer.machine.js';
 import type { SettledInstall } from '../machines/statemapQueue.js';
 
 export function createInstallPool(installer: Installer) {
   const installBatch = installer.installBatch?.bind(installer);
 
-  function call(jobs: readonly InstallJob[]): Promise<void> {
+  /** One call of several versions; a batch must be atomic (all applied or none), since its outcome counts for every version in it. */
+  function callBatch(jobs: readonly InstallJob[]): Promise<void> {
     try {
-      if (jobs.length === 1) return Promise.resolve(installer.install(jobs[0]!.statemaps, jobs[0]!.version));
-      // A batch must be atomic (all applied or none), since its outcome counts for every version in it.
       if (!installBatch) throw new Error(`installer has no installBatch, but was handed ${jobs.length} versions in one call`);
       return Promise.resolve(installBatch(jobs));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  function callOne(job: InstallJob): Promise<void> {
+    try {
+      return Promise.resolve(installer.install(job.statemaps, job.version));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -38,20 +45,36 @@ export function createInstallPool(installer: Installer) {
       sendBack(report);
     };
 
-    const settle = (jobs: readonly InstallJob[], error: unknown, failed: boolean) => {
-      for (const job of jobs) outcomes.push(failed ? { version: job.version, ok: false, error } : { version: job.version, ok: true });
+    const settled = () => {
       calls += 1;
       if (!flushScheduled) {
         flushScheduled = true;
         queueMicrotask(flush);
       }
     };
+    const settleOne = (job: InstallJob, error: unknown, failed: boolean) => {
+      outcomes.push(failed ? { version: job.version, ok: false, error } : { version: job.version, ok: true });
+      settled();
+    };
+    const settleBatch = (jobs: readonly InstallJob[], error: unknown, failed: boolean) => {
+      for (const job of jobs) outcomes.push(failed ? { version: job.version, ok: false, error } : { version: job.version, ok: true });
+      settled();
+    };
 
     receive((event) => {
-      for (const jobs of event.calls) {
-        call(jobs).then(
-          () => settle(jobs, undefined, false),
-          (error: unknown) => settle(jobs, error, true),
+      if (event.batchSize === 1) {
+        for (const job of event.jobs) {
+          callOne(job).then(
+            () => settleOne(job, undefined, false),
+            (error: unknown) => settleOne(job, error, true),
+          );
+        }
+        return;
+      }
+      for (const jobs of callsOf(event)) {
+        (jobs.length === 1 ? callOne(jobs[0]!) : callBatch(jobs)).then(
+          () => settleBatch(jobs, undefined, false),
+          (error: unknown) => settleBatch(jobs, error, true),
         );
       }
     });

@@ -19,8 +19,23 @@ export interface InstallerInput {
   readonly persistentData?: boolean;
 }
 
-/** What the pool receives: each inner array is one install call. */
-export type PoolEvent = { readonly type: 'RUN'; readonly calls: readonly (readonly InstallJob[])[] };
+/**
+ * What the pool receives: jobs in version order, every `batchSize` consecutive ones (the last
+ * group possibly fewer) being one install call. Flat, so one version per call costs no array.
+ */
+export type PoolEvent = { readonly type: 'RUN'; readonly jobs: readonly InstallJob[]; readonly batchSize: number };
+
+/** How many install calls a RUN holds. */
+export function callsIn(event: PoolEvent): number {
+  return Math.ceil(event.jobs.length / event.batchSize);
+}
+
+/** The install calls of a RUN, each as its jobs. */
+export function callsOf(event: PoolEvent): (readonly InstallJob[])[] {
+  const calls: (readonly InstallJob[])[] = [];
+  for (let start = 0; start < event.jobs.length; start += event.batchSize) calls.push(event.jobs.slice(start, start + event.batchSize));
+  return calls;
+}
 /** What the pool reports: the outcome of every version of `calls` finished calls. */
 export type PoolReport = { readonly type: 'POOL.SETTLED'; readonly calls: number; readonly outcomes: readonly SettledInstall[] };
 
@@ -63,14 +78,11 @@ export const installerMachine = setup({
     startCalls: enqueueActions(({ context, enqueue }) => {
       if (context.running >= context.concurrency || context.backlog.length === 0) return;
       const backlog = editBacklog(context);
-      const calls: InstallJob[][] = [];
-      let running = context.running;
-      while (running < context.concurrency && backlog.length > 0) {
-        calls.push(backlog.shiftMany(context.batchSize));
-        running += 1;
-      }
-      enqueue.assign({ running, backlog });
-      enqueue.sendTo('pool', { type: 'RUN', calls } satisfies PoolEvent);
+      const { batchSize } = context;
+      const jobs = backlog.shiftMany((context.concurrency - context.running) * batchSize);
+      const run: PoolEvent = { type: 'RUN', jobs, batchSize };
+      enqueue.assign({ running: context.running + callsIn(run), backlog });
+      enqueue.sendTo('pool', run);
     }),
     queueJobs: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'INSTALL') return;

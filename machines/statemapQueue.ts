@@ -139,7 +139,8 @@ export class StatemapQueue {
       const item = this.#ready.shift()!;
       if (item.state !== ItemStates.ready) continue;
       this.#transition(item, { type: 'DISPATCH' });
-      jobs.push({ version: item.version, statemaps: item.statemaps });
+      // The item itself is the job (it has the job's version and statemaps): no copy per dispatch.
+      jobs.push(item);
     }
     return jobs;
   }

@@ -18,7 +18,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, fromCallback, setup, type AnyActorRef, type EventObject, type SnapshotFrom } from 'xstate';
 import type { InstallJob } from '../../machines/domain.js';
-import { installerMachine, type InstallerEvent, type InstallerInput, type InstallerReport, type PoolEvent } from '../../machines/installer.machine.js';
+import { callsOf, installerMachine, type InstallerEvent, type InstallerInput, type InstallerReport, type PoolEvent } from '../../machines/installer.machine.js';
 import type { SettledInstall } from '../../machines/statemapQueue.js';
 import { Coverage, createMachineTestModel, generatePaths, machineModel, replayPath, settle, type ModelSnapshot } from '../support/model.js';
 
@@ -52,7 +52,7 @@ function createInstallerModel(input: InstallerInput, lastVersion: number) {
       }
       for (const sent of effects.toChildren) {
         assert.equal(sent.to, 'pool');
-        running = [...running, ...(sent.event as PoolEvent).calls.map((call) => call.map((j) => j.version))];
+        running = [...running, ...callsOf(sent.event as PoolEvent).map((call) => call.map((j) => j.version))];
       }
       return { nextVersion, running };
     },
@@ -104,7 +104,7 @@ function createRealInstallers(input: InstallerInput, coverage: Coverage) {
         pool.started += 1;
         receive((event) => {
           pool.runs.push(event);
-          for (const call of event.calls) pool.running.push(call.map((j) => j.version));
+          for (const call of callsOf(event)) pool.running.push(call.map((j) => j.version));
         });
       }),
     },
@@ -183,7 +183,8 @@ for (const { input, lastVersion, coverage: kind } of configs) {
           assert.ok(context.running >= 0 && context.running <= input.concurrency, `running ${context.running} <= ${input.concurrency}`);
           assert.equal(context.running, real.pool.running.length, 'running counts the calls the pool has not settled');
           for (const run of newRuns) {
-            for (const call of run.calls) {
+            assert.equal(run.batchSize, input.batchSize);
+            for (const call of callsOf(run)) {
               assert.ok(call.length >= 1 && call.length <= input.batchSize);
               ranVersions = [...ranVersions, ...call.map((j) => j.version)];
             }
