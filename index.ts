@@ -3,6 +3,7 @@ export { createCohortReplicator, provideCohortReplicator, type CohortReplicator,
 export { createMemorySource, type MemorySource, type MemorySourceOptions } from './adapters/memorySource.js';
 export { createDefaultLogger, silentLogger, type Logger } from './adapters/logging.js';
 export { parseBatch, parseRecord, describeReject } from './adapters/wire/parseRecord.js';
+export { createWorkerParser, type WorkerParser, type WorkerParserOptions } from './adapters/wire/workerParser.js';
 export { resolveConfig, defaultConfig, ConfigError, type ReplicatorConfig, type ReplicatorConfigInput } from './machines/config.js';
 export type { Installer, InstallJob, MessageSource, RawRecord, SnapshotStore, StatemapEntry, StatemapItem, Version } from './machines/domain.js';
 export type { CandidateMessage, DecisionMessage, CertificationMessage, ParsedBatch, RejectedRecord } from './machines/messages.js';

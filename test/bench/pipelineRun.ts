@@ -2,18 +2,17 @@
  * One benchmark run in its own process (so peak RSS is this run's): pushes `total` transactions
  * through the public API, keeping at most `window` versions outstanding (pushed but not yet
  * installed), with an installer that does nothing, and measures until the persisted snapshot
- * reaches the last version. The log is generated on a worker thread (test/bench/logProducer.ts). `--parser=worker` parses on a worker thread.
+ * reaches the last version. The log is generated on a worker thread (test/bench/logProducer.ts). `--parser=worker` parses on a worker thread (`parseOnWorkerThread`).
  * `--observe` turns on the status server and with it the metrics and event timings (to measure their cost). Prints one JSON line.
  */
 import { readFileSync } from 'node:fs';
 import { createCohortReplicator, createMemorySource, silentLogger } from '../../index.js';
-import { createWorkerParser } from '../../adapters/wire/workerParser.js';
 import { startLogProducer } from './logProducer.js';
 
 const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=') as [string, string]));
 const total = Number(args.get('total') ?? 1_000_000);
 const window = Number(args.get('window') ?? 1_000);
-const parser = args.get('parser') === 'worker' ? createWorkerParser() : null;
+const onWorker = args.get('parser') === 'worker';
 const chunk = Math.max(1, Math.min(Math.floor(window / 2), 5_000));
 const observe = args.has('observe');
 
@@ -41,7 +40,7 @@ let wakeDone: (() => void) | null = null;
 const source = createMemorySource({ maxBatch: 2_000 });
 const replicator = createCohortReplicator({
   source,
-  ...(parser ? { parse: parser.parse } : {}),
+  parseOnWorkerThread: onWorker,
   installer: {
     install: async () => {
       installed += 1;
@@ -96,8 +95,7 @@ const processCpuUsPerTransaction = Math.round(((cpu.user + cpu.system) * 10) / t
 sampleRss();
 clearInterval(sampler);
 replicator.send({ type: 'STOP' });
-await parser?.close();
 await producer.close();
 await replicator.observability.close();
-console.log(JSON.stringify({ window, total, parser: parser ? 'worker' : 'main', observe, seconds, transactionsPerSecond: Math.round(total / seconds), peakRssMb: Math.round(peakRss / 1048576), mainCpuUsPerTransaction, processCpuUsPerTransaction, installed }));
+console.log(JSON.stringify({ window, total, parser: onWorker ? 'worker' : 'main', observe, seconds, transactionsPerSecond: Math.round(total / seconds), peakRssMb: Math.round(peakRss / 1048576), mainCpuUsPerTransaction, processCpuUsPerTransaction, installed }));
 process.exit(0);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assign, createActor, sendTo, setup, waitFor } from 'xstate';
-import { provideCohortReplicator, resolveConfig, silentLogger, type CohortReplicatorOutput, type RawRecord } from '../../index.js';
+import { createCohortReplicator, createMemorySource, provideCohortReplicator, resolveConfig, silentLogger, type CohortReplicatorOutput, type RawRecord } from '../../index.js';
 import { candidateRecord, decisionRecord } from '../support/records.js';
 import { gate, MemoryCohort, type Gate } from '../support/memoryCohort.js';
 import { buildHistory, type HistorySpec, type TxSpec } from '../support/history.js';
@@ -325,4 +325,59 @@ test('the hosted replicator stops when the host forwards STOP, and the host sees
   assert.equal(done.context.result?.outcome, 'stopped');
   assert.equal(done.context.result?.persisted, cohort.persisted);
   assert.equal(done.context.result?.snapshot, cohort.persisted);
+});
+
+test('parseOnWorkerThread: the replicator parses on a worker, installs every version, persists the last one, and ends; a STOP mid-parse leaves no unhandled rejection', { timeout: 30_000 }, async () => {
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown) => rejections.push(reason);
+  process.on('unhandledRejection', onRejection);
+  try {
+    for (const stopEarly of [false, true]) {
+      const installed: number[] = [];
+      let persisted = 0;
+      const source = createMemorySource({ maxBatch: 50 });
+      const actor = createCohortReplicator({
+        source,
+        parseOnWorkerThread: true,
+        installer: { install: async (_statemaps, version) => void installed.push(version) },
+        snapshotStore: { getSnapshot: async () => 0, updateSnapshot: async (version) => void (persisted = version) },
+        logger: silentLogger,
+        config: { statemapQueueCleanupFreqMs: 10, certifierMessageReceiverCommitFreqMs: 10 },
+      });
+      actor.start();
+      source.push(independentLog(500));
+      if (stopEarly) {
+        // Stop while batches are still with the worker: they are dropped (read again next time).
+        await new Promise((resolve) => setImmediate(resolve));
+        actor.send({ type: 'STOP' });
+      } else {
+        source.end();
+      }
+      const done = await waitFor(actor, (snapshot) => snapshot.status === 'done', { timeout: 20_000 });
+      assert.equal(done.output?.outcome, 'stopped');
+      if (!stopEarly) {
+        assert.deepEqual(installed, Array.from({ length: 500 }, (_, i) => 1 + 2 * i), 'every version installed once, in order (independent keys, threadpool 50, installs that finish at once)');
+        assert.equal(persisted, 999);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(rejections, []);
+  } finally {
+    process.off('unhandledRejection', onRejection);
+  }
+});
+
+test('parseOnWorkerThread and parse together are refused', () => {
+  assert.throws(
+    () =>
+      createCohortReplicator({
+        source: createMemorySource(),
+        parseOnWorkerThread: true,
+        parse: () => ({ messages: [], rejects: [], lastOffset: null }),
+        installer: { install: async () => undefined },
+        snapshotStore: { getSnapshot: async () => 0, updateSnapshot: async () => undefined },
+        logger: silentLogger,
+      }),
+    /"parseOnWorkerThread" and "parse" cannot both be given/,
+  );
 });
