@@ -1,21 +1,21 @@
 /**
  * A `BatchParser` that parses on worker threads, with exactly `parseBatch`'s results: the main
  * thread only packs each batch (its values copied back to back into one buffer, plus a table of
- * offsets and types) and builds the messages from the worker's answer, which is numbers only.
- * Candidates' statemaps stay validated JSON text (sliced from the batch's bytes), parsed later
- * only if the version commits.
+ * offsets and types) and builds the messages from the worker's answer, which is numbers only:
+ * candidates' statemaps, checked by the worker, are read from the batch's bytes with one
+ * `JSON.parse` per chunk of statemaps.
  *
  * Records the worker cannot take or answer for exactly (a bad offset or header, no value, a string
- * value with lone surrogates, a statemap whose JSON text would not read back identically) are
- * parsed on the main thread with `parseRecord`, so every result is `parseRecord`'s.
+ * value with lone surrogates, anything its scanner is unsure of and JSON.parse accepts) are parsed
+ * on the main thread with `parseRecord`, so every result is `parseRecord`'s.
  *
  * Results resolve in the order the batches were submitted. Idle workers do not keep the process
  * alive. If a worker dies, its pending batches reject with the reason and the next batch starts a
  * new worker. `close()` terminates the workers and rejects whatever is still pending.
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { RawRecord, Version } from '../../machines/domain.js';
-import type { CertificationMessage, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
+import type { RawRecord, StatemapEntry, Version } from '../../machines/domain.js';
+import type { CandidateMessage, CertificationMessage, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
 import { collectParseResult, parseOffset, parseRecord, sharedOrigin } from './parseRecord.js';
 import {
   IN_CANDIDATE,
@@ -353,6 +353,26 @@ export function createWorkerParser(options: WorkerParserOptions = {}): WorkerPar
   return { parse, close };
 }
 
+/**
+ * Statemap texts of a batch are read with one `JSON.parse` per chunk of about this many bytes
+ * (`[text,text,...]`) rather than one call each: a call costs more than the few dozen bytes a
+ * Talos statemap holds, and a chunk this size still decodes into an ordinary young string.
+ */
+const STATEMAP_CHUNK_BYTES = 32 * 1024;
+let scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
+
+type MutableCandidate = { kind: 'candidate'; version: Version; statemap: CandidateMessage['statemap'] };
+
+/** Parses the statemaps copied into `scratch[0..end)` (each followed by a comma) and hands them to their candidates. */
+function parseStatemapChunk(end: number, owners: MutableCandidate[]): void {
+  if (owners.length === 0) return;
+  scratch[0] = 0x5b; // '['
+  scratch[end - 1] = 0x5d; // the last comma becomes ']'
+  const statemaps = JSON.parse(scratch.toString('utf8', 0, end)) as StatemapEntry[][];
+  for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps[k]!;
+  owners.length = 0;
+}
+
 /** Builds `parseBatch(records)`'s result from a worker's answer (`null`: every record is local). */
 function rebuild(records: readonly RawRecord[], response: ParseResponse | null): ParsedBatch {
   const messages: CertificationMessage[] = [];
@@ -360,9 +380,12 @@ function rebuild(records: readonly RawRecord[], response: ParseResponse | null):
   let lastOffset: Version | null = null;
   const nums = response === null ? null : new Float64Array(response.nums);
   const meta = response === null ? null : new Float64Array(response.meta);
-  const bytes = response === null ? null : Buffer.from(response.bytes);
+  const bytes = response === null ? null : new Uint8Array(response.bytes);
   const reasons = response?.reasons ?? [];
   let reason = 0;
+  const owners: MutableCandidate[] = [];
+  // scratch[0] is left for the opening bracket.
+  let at = 1;
   for (let i = 0; i < records.length; i++) {
     const r = i * RESULT_STRIDE;
     const code = nums === null ? OUT_LOCAL : nums[r]!;
@@ -376,7 +399,24 @@ function rebuild(records: readonly RawRecord[], response: ParseResponse | null):
       rejects.push({ offset, origin: records[i]!.origin ?? null, reason: reasons[reason++]! });
     } else if (code === OUT_CANDIDATE) {
       const start = nums![r + 1]!;
-      messages.push({ kind: 'candidate', version: offset, statemap: start === NO_STATEMAP ? [] : bytes!.toString('utf8', start, nums![r + 2]!) });
+      const candidate: MutableCandidate = { kind: 'candidate', version: offset, statemap: [] };
+      messages.push(candidate);
+      if (start === NO_STATEMAP) continue;
+      const end = nums![r + 2]!;
+      const length = end - start;
+      if (at + length + 1 > scratch.length) {
+        parseStatemapChunk(at, owners);
+        at = 1;
+        if (length + 2 > scratch.length) scratch = Buffer.allocUnsafeSlow(length + 2);
+      }
+      scratch.set(bytes!.subarray(start, end), at);
+      at += length;
+      scratch[at++] = 0x2c; // ','
+      owners.push(candidate);
+      if (at >= STATEMAP_CHUNK_BYTES) {
+        parseStatemapChunk(at, owners);
+        at = 1;
+      }
     } else {
       const safepoint = nums![r + 2]!;
       const duplicateVersion = nums![r + 3]!;
@@ -390,5 +430,6 @@ function rebuild(records: readonly RawRecord[], response: ParseResponse | null):
       });
     }
   }
+  parseStatemapChunk(at, owners);
   return { messages, rejects, lastOffset, origin: sharedOrigin(records) };
 }

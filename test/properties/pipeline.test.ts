@@ -71,7 +71,7 @@ test('backpressure: a small suffixCapacity pauses and resumes the source, never 
   );
 });
 
-test('worker-thread parser: the same invariants hold when batches are parsed off the main thread (statemaps kept as JSON text until commit)', { timeout: 60_000 }, async (t) => {
+test('worker-thread parser: the same invariants hold when batches are parsed off the main thread', { timeout: 60_000 }, async (t) => {
   const parser = createWorkerParser();
   t.after(() => parser.close());
   await fc.assert(
