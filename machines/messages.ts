@@ -8,12 +8,8 @@ export interface CandidateMessage {
   readonly kind: 'candidate';
   /** The record's offset. */
   readonly version: Version;
-  /**
-   * Empty when the record has none: nothing to install, but the version still passes through so
-   * the snapshot can move. May be kept as the (already validated) JSON text of the array, parsed
-   * only if the version commits: a parser running off the main thread hands it over that way.
-   */
-  readonly statemap: readonly StatemapEntry[] | string;
+  /** Empty when the record has none: nothing to install, but the version still passes through so the snapshot can move. */
+  readonly statemap: readonly StatemapEntry[];
 }
 
 export type DecisionOutcome = 'committed' | 'aborted';

@@ -12,7 +12,7 @@ import type { QueueEntry } from './statemapQueue.js';
 import { Deque } from './structures/deque.js';
 
 interface Slot {
-  readonly statemap: readonly StatemapEntry[] | string;
+  readonly statemap: readonly StatemapEntry[];
   outcome: DecisionOutcome | 'duplicate' | null;
   safepoint: Version | null;
 }
@@ -154,11 +154,9 @@ export class Suffix {
 
 function toQueueEntry(version: Version, slot: Slot): QueueEntry {
   if (slot.outcome !== 'committed' || slot.statemap.length === 0) return { version, safepoint: null, statemaps: [] };
-  const entries: readonly StatemapEntry[] = typeof slot.statemap === 'string' ? (JSON.parse(slot.statemap) as StatemapEntry[]) : slot.statemap;
-  if (entries.length === 0) return { version, safepoint: null, statemaps: [] };
   const safepoint = slot.safepoint;
   const statemaps: StatemapItem[] = [];
-  for (const entry of entries) {
+  for (const entry of slot.statemap) {
     for (const action in entry) statemaps.push({ action, version, safepoint, payload: entry[action] });
   }
   return { version, safepoint, statemaps };

@@ -371,6 +371,8 @@ function parseStatemapChunk(end: number, owners: MutableCandidate[]): void {
   const statemaps = JSON.parse(scratch.toString('utf8', 0, end)) as StatemapEntry[][];
   for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps[k]!;
   owners.length = 0;
+  // Grown for one huge statemap: not kept at that size.
+  if (scratch.length > STATEMAP_CHUNK_BYTES * 2) scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
 }
 
 /** Builds `parseBatch(records)`'s result from a worker's answer (`null`: every record is local). */

@@ -65,7 +65,7 @@ interface Chunk {
 }
 const CHUNKS: readonly Chunk[] = [
   // v2's statemap is still JSON text, as the worker-thread parser hands it over.
-  { messages: [candidate(1, 'a', [{ PUT: { k: 'a' } }]), candidate(2, 'b', '[{"PUT":{"k":"b"}},{"DEL":{"k":"c"}}]')], rejects: [] },
+  { messages: [candidate(1, 'a', [{ PUT: { k: 'a' } }]), candidate(2, 'b', [{ PUT: { k: 'b' } }, { DEL: { k: 'c' } }])], rejects: [] },
   // v2 is decided before v1: nothing moves until v1 is.
   { messages: [decision(3, 'b', 2, 'committed', 1), decision(4, 'a', 1, 'committed', 0)], rejects: [] },
   // v5 has no statemap and is aborted; v6 commits. Two candidates at once can fill the suffix in one step.
