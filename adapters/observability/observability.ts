@@ -14,6 +14,7 @@
 import { createNoopMeter, metrics as otelMetrics, type MeterProvider } from '@opentelemetry/api';
 import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
 import type { ReplicatorConfig } from '../../machines/config.js';
+import { describe } from '../../machines/errors.js';
 import type { Logger } from '../logging.js';
 import { attachStatsReporter } from '../statsReporter.js';
 import { EventTimings, type CandidateEventTimings } from './eventTimings.js';
@@ -137,7 +138,20 @@ export function prepareObservability(options: ObservabilityOptions, config: Repl
       const timingCapacity = Math.min(1 << 20, 2 * (config.suffixCapacity + config.channelSize) + config.statemapInstallerThreadpool * config.installBatchSize);
       const timings = metrics ? new EventTimings(timingCapacity, options.onEventTimings) : null;
       const probe = metrics || statusWanted || config.enableStats ? new PipelineProbe(metrics, timings) : null;
-      const probeSubscription = probe ? actor.system.inspect(probe.observe) : null;
+      // An observer that throws breaks XState's event delivery and so the replication it watches:
+      // a fault in the probe costs metrics (logged once), never installs.
+      let probeFailed = false;
+      const probeSubscription = probe
+        ? actor.system.inspect((inspection) => {
+            if (probeFailed) return;
+            try {
+              probe.observe(inspection);
+            } catch (error) {
+              probeFailed = true;
+              logger.error(`observability: the pipeline probe failed and is switched off (metrics and event timings stop): ${describe(error)}`);
+            }
+          })
+        : null;
       const rate = probe ? new RateMeter() : null;
       model = new StatusModel(actor, { probe, lastError, rate, isStarted: () => started, ...(hosting ? { turnOf: hosting.turnOf } : {}) });
 

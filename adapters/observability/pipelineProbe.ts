@@ -14,9 +14,12 @@
  * does one type test; per batch it loops over the batch only when metrics are on.
  */
 import type { AnyEventObject, InspectionEvent } from 'xstate';
-import type { InstallJob } from '../../machines/domain.js';
 import type { ParsedBatch } from '../../machines/messages.js';
-import type { QueueEntry, SettledInstall } from '../../machines/statemapQueue.js';
+// The events' own types, so that a change to an event's shape breaks this file's build.
+import type { SourceReport } from '../../machines/cohortReplicator.machine.js';
+import type { InstallerEvent, PoolEvent, PoolReport } from '../../machines/installer.machine.js';
+import type { StatemapQueueEvent } from '../../machines/statemapQueue.machine.js';
+import type { SettledInstall } from '../../machines/statemapQueue.js';
 import type { EventTimings } from './eventTimings.js';
 import type { ReplicatorMetrics } from './metrics.js';
 
@@ -42,28 +45,28 @@ export class PipelineProbe {
     const target = inspection.actorRef as { id?: string };
     switch (event.type) {
       case 'SOURCE.RECORDS':
-        this.#read((event as unknown as { batch: ParsedBatch }).batch);
+        this.#read((event as Extract<SourceReport, { type: 'SOURCE.RECORDS' }>).batch);
         return;
       case 'STATEMAPS':
         if (this.#timings && target.id === 'queue') {
           const at = this.#now();
-          for (const entry of (event as unknown as { entries: readonly QueueEntry[] }).entries) this.#timings.queued(entry.version, at);
+          for (const entry of (event as Extract<StatemapQueueEvent, { type: 'STATEMAPS' }>).entries) this.#timings.queued(entry.version, at);
         }
         return;
       case 'INSTALL':
         if (this.#timings && target.id === 'installer') {
           const at = this.#now();
-          for (const job of (event as unknown as { jobs: readonly InstallJob[] }).jobs) this.#timings.sent(job.version, at);
+          for (const job of (event as Extract<InstallerEvent, { type: 'INSTALL' }>).jobs) this.#timings.sent(job.version, at);
         }
         return;
       case 'RUN':
         if (this.#timings && target.id === 'pool') {
           const at = this.#now();
-          for (const call of (event as unknown as { calls: readonly (readonly InstallJob[])[] }).calls) for (const job of call) this.#timings.installBegun(job.version, at);
+          for (const job of (event as PoolEvent).jobs) this.#timings.installBegun(job.version, at);
         }
         return;
       case 'POOL.SETTLED':
-        if (target.id === 'installer') this.#settled((event as unknown as { outcomes: readonly SettledInstall[] }).outcomes);
+        if (target.id === 'installer') this.#settled((event as PoolReport).outcomes);
         return;
     }
   };
