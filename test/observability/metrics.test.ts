@@ -181,3 +181,37 @@ test('EventTimings: latencies from the recorded moments; a version whose slot wa
   assert.equal(timings.installed(11, 3), null);
   assert.equal(timings.installed(11 + 1024, 3)?.candidateToInstall, 1);
 });
+
+test('a fault in the pipeline probe switches it off with one error line; replication goes on', { timeout: 20_000 }, async () => {
+  const provider = new MeterProvider({ readers: [new TestReader()] });
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const store = memoryStore(0, { getSnapshotGate: () => gate });
+  const errors: string[] = [];
+  const logger = { ...silentLogger, error: (message: string) => void errors.push(message) } as unknown as typeof silentLogger;
+  const source = createMemorySource();
+  const installed: number[] = [];
+  const replicator = createCohortReplicator({
+    source,
+    installer: { install: async (_statemaps, version) => void installed.push(version) },
+    snapshotStore: store,
+    logger,
+    meterProvider: provider,
+    config: { statemapQueueCleanupFreqMs: 10, certifierMessageReceiverCommitFreqMs: 10 },
+  });
+  replicator.start();
+  // While the snapshot loads the root ignores this event, but the probe sees it and cannot read it.
+  replicator.send({ type: 'SOURCE.RECORDS' } as never);
+  replicator.send({ type: 'SOURCE.RECORDS' } as never);
+  assert.equal(errors.length, 1, 'reported once');
+  assert.match(errors[0]!, /^observability: the pipeline probe failed and is switched off/);
+  release();
+  const log = transactionLog(20);
+  source.push(log.records);
+  source.end();
+  const final = await runToEnd(replicator);
+  assert.equal(final.output?.outcome, 'stopped');
+  assert.deepEqual(installed, log.versions);
+  assert.equal(store.persisted, log.lastVersion);
+  await provider.shutdown();
+});
