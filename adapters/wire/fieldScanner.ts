@@ -5,20 +5,18 @@
  * Why: `JSON.parse` of a Talos record builds every field (read sets, write sets, a dozen metric
  * timestamps) only for them to be dropped, and that allocation was about half the pipeline's
  * main-thread time (profile in issue 3). This scanner still checks every byte against the JSON
- * grammar, so it accepts exactly what `JSON.parse` accepts, but it only materialises the wanted
- * fields, and those through `JSON.parse` of their own slice when they are not plain strings or
- * numbers.
+ * grammar, so it accepts exactly what `JSON.parse` accepts, but it only notes where the wanted
+ * values lie; fastPath.ts reads them from there.
  *
  * It is a fast path, never the authority: whenever it is not certain (invalid JSON, escaped keys,
- * very deep nesting, a top level that is not an object) it answers `undefined` and the caller
- * falls back to `JSON.parse`, which produces the result and the error message. The equivalence is
- * a property test (test/wire/fieldScanner.test.ts).
+ * very deep nesting, a top level that is not an object) it answers false and the caller falls
+ * back to `JSON.parse`, which produces the result and the error message. The equivalence is a
+ * property test (test/wire/fieldScanner.test.ts).
  */
 
 /** The top-level keys whose values the wire format reads (see parseRecord.ts). */
 export const SCANNED_KEYS = ['xid', 'statemap', 'decision', 'version', 'safepoint', 'duplicateVersion'] as const;
 export type ScannedKey = (typeof SCANNED_KEYS)[number];
-export type ScannedFields = { [K in ScannedKey]?: unknown };
 
 /** Beyond this nesting the scanner hands over to `JSON.parse` rather than recurse further. */
 const MAX_DEPTH = 64;
@@ -83,11 +81,6 @@ function skipString(b: Uint8Array, i: number, end: number): number {
       return -1;
     }
   }
-}
-
-function isAscii(b: Uint8Array, start: number, end: number): boolean {
-  for (let i = start; i < end; i++) if (b[i]! >= 0x80) return false;
-  return true;
 }
 
 function skipDigits(b: Uint8Array, i: number, end: number): number {
@@ -228,19 +221,6 @@ export function numberAt(bytes: Buffer, start: number, end: number): number {
  * The value of a wanted field at `start..end`, checked against the grammar by `scanSpans`;
  * `escaped`: a string value holds an escape.
  */
-function materialise(bytes: Buffer, start: number, end: number, escaped: boolean): unknown {
-  const c = bytes[start]!;
-  if (c === QUOTE) {
-    if (escaped) return JSON.parse(bytes.toString('utf8', start, end));
-    return isAscii(bytes, start + 1, end - 1) ? bytes.toString('latin1', start + 1, end - 1) : bytes.toString('utf8', start + 1, end - 1);
-  }
-  if (c === MINUS || (c >= ZERO && c <= NINE)) return numberAt(bytes, start, end);
-  if (c === 0x74) return true;
-  if (c === 0x66) return false;
-  if (c === 0x6e) return null;
-  return JSON.parse(bytes.toString('utf8', start, end));
-}
-
 /** Numbers per wanted key in a spans array: value start, value end (-1: key absent), 1 if the value is a string with an escape. */
 export const SPAN_STRIDE = 3;
 /** Indexes into a spans array, per wanted key. */
@@ -293,21 +273,4 @@ export function scanSpans(b: Uint8Array, start: number, end: number, spans: Int3
     }
   }
   return skipWhitespace(b, i, end) === end;
-}
-
-const SPANS = newSpans();
-
-/**
- * The wanted top-level fields of the JSON object in `bytes` (a later duplicate key wins, as in
- * `JSON.parse`), or `undefined` when the scanner is not certain: the caller must then use
- * `JSON.parse`.
- */
-export function scanFields(b: Buffer): ScannedFields | undefined {
-  if (!scanSpans(b, 0, b.length, SPANS)) return undefined;
-  const fields: ScannedFields = {};
-  for (let k = 0; k < SCANNED_KEYS.length; k++) {
-    const at = k * SPAN_STRIDE;
-    if (SPANS[at + 1]! >= 0) fields[SCANNED_KEYS[k]!] = materialise(b, SPANS[at]!, SPANS[at + 1]!, SPANS[at + 2] === 1);
-  }
-  return fields;
 }

@@ -5,7 +5,7 @@
  */
 import type { RawRecord, StatemapEntry, Version } from '../../machines/domain.js';
 import type { CertificationMessage, DecisionOutcome, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
-import { scanFields } from './fieldScanner.js';
+import { CANDIDATE, DECISION, decisionOfRow, NO_STATEMAP, ROW_CANDIDATE, ROW_STRIDE, scanMessage } from './fastPath.js';
 
 export type ParseResult = { readonly ok: true; readonly message: CertificationMessage } | { readonly ok: false; readonly reject: RejectedRecord };
 
@@ -91,6 +91,17 @@ export function validateBody(type: RecordType, body: unknown, offset: Version): 
   }
 }
 
+const ROW = new Float64Array(ROW_STRIDE);
+
+/** The message the fast path read into ROW from `value`. */
+function messageOfRow(value: Buffer, offset: Version): CertificationMessage {
+  if (ROW[0] === ROW_CANDIDATE) {
+    const start = ROW[1]!;
+    return { kind: 'candidate', version: offset, statemap: start === NO_STATEMAP ? [] : (JSON.parse(value.toString('utf8', start, ROW[2]!)) as StatemapEntry[]) };
+  }
+  return decisionOfRow(ROW, 0, offset);
+}
+
 export function parseRecord(record: RawRecord): ParseResult {
   const origin = record.origin ?? null;
   const offset = parseOffset(record.offset);
@@ -101,15 +112,17 @@ export function parseRecord(record: RawRecord): ParseResult {
     return reject(type === undefined ? 'missing messageType header' : `unknown messageType header ${JSON.stringify(type)}`);
   }
   if (record.value === null || record.value === undefined) return reject(`${type} record has no value`);
-  // Bytes (as Kafka hands them over) go through the field scanner, which reads only what the
+  // Bytes (as Kafka hands them over) go through the fast path, which reads only what the
   // messages need; whatever it is unsure of is left to JSON.parse, the authority on errors.
-  let body: unknown = typeof record.value === 'string' ? undefined : scanFields(record.value);
-  if (body === undefined) {
-    try {
-      body = JSON.parse(typeof record.value === 'string' ? record.value : record.value.toString('utf8'));
-    } catch (error) {
-      return reject(invalidJsonReason(type, error));
-    }
+  if (typeof record.value !== 'string') {
+    const value = record.value;
+    if (scanMessage(value, 0, value.length, type === 'Candidate' ? CANDIDATE : DECISION, offset, ROW, 0)) return { ok: true, message: messageOfRow(value, offset) };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(typeof record.value === 'string' ? record.value : record.value.toString('utf8'));
+  } catch (error) {
+    return reject(invalidJsonReason(type, error));
   }
   const result = validateBody(type, body, offset);
   return typeof result === 'string' ? reject(result) : { ok: true, message: result };

@@ -16,6 +16,7 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { RawRecord, StatemapEntry, Version } from '../../machines/domain.js';
 import type { CandidateMessage, CertificationMessage, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
+import { decisionOfRow } from './fastPath.js';
 import { collectParseResult, parseOffset, parseRecord, sharedOrigin } from './parseRecord.js';
 import {
   IN_CANDIDATE,
@@ -24,7 +25,6 @@ import {
   META_STRIDE,
   NO_STATEMAP,
   OUT_CANDIDATE,
-  OUT_COMMITTED,
   OUT_LOCAL,
   OUT_REJECT,
   RESULT_STRIDE,
@@ -420,16 +420,7 @@ function rebuild(records: readonly RawRecord[], response: ParseResponse | null):
         at = 1;
       }
     } else {
-      const safepoint = nums![r + 2]!;
-      const duplicateVersion = nums![r + 3]!;
-      messages.push({
-        kind: 'decision',
-        decisionVersion: offset,
-        version: nums![r + 1]!,
-        outcome: code === OUT_COMMITTED ? 'committed' : 'aborted',
-        safepoint: safepoint === safepoint ? safepoint : null,
-        duplicateVersion: duplicateVersion === duplicateVersion ? duplicateVersion : null,
-      });
+      messages.push(decisionOfRow(nums!, r, offset));
     }
   }
   parseStatemapChunk(at, owners);

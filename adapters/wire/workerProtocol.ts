@@ -7,29 +7,28 @@
  * some hosts (virtual machines that hand freed memory back) touching fresh memory is far more
  * expensive than parsing, so nothing large is allocated per batch, on either side.
  */
+import { CANDIDATE, DECISION, NO_STATEMAP, ROW_ABORTED, ROW_CANDIDATE, ROW_COMMITTED, ROW_STRIDE } from './fastPath.js';
 
 /** Numbers per record in the request's `meta`: type, offset, value start, value end (bytes). */
 export const META_STRIDE = 4;
 /** Request type: the worker skips the record, the main thread parses it itself. */
 export const IN_LOCAL = 0;
-export const IN_CANDIDATE = 1;
-export const IN_DECISION = 2;
+export const IN_CANDIDATE = CANDIDATE;
+export const IN_DECISION = DECISION;
 
 /**
- * Numbers per record in the response's `nums`:
- * - candidate: code, statemap start and end in the request's bytes (`NO_STATEMAP` when it has none
- *   or an empty one);
- * - committed or aborted decision: code, version, safepoint, duplicate version (`NaN` for null);
+ * Numbers per record in the response's `nums`: the fast path's answer row (`fastPath.ts`:
+ * candidate, committed or aborted decision), or
  * - reject: code (the reason is the next of `reasons`);
  * - local: code (the main thread parses the record with `parseRecord`).
  */
-export const RESULT_STRIDE = 4;
+export const RESULT_STRIDE = ROW_STRIDE;
 export const OUT_LOCAL = 0;
-export const OUT_CANDIDATE = 1;
-export const OUT_COMMITTED = 2;
-export const OUT_ABORTED = 3;
+export const OUT_CANDIDATE = ROW_CANDIDATE;
+export const OUT_COMMITTED = ROW_COMMITTED;
+export const OUT_ABORTED = ROW_ABORTED;
 export const OUT_REJECT = 4;
-export const NO_STATEMAP = -1;
+export { NO_STATEMAP };
 
 export interface ParseRequest {
   readonly id: number;

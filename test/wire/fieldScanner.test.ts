@@ -1,10 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { SCANNED_KEYS, scanFields, type ScannedFields } from '../../adapters/wire/fieldScanner.js';
+import { newSpans, scanSpans, SCANNED_KEYS, SPAN_STRIDE, type ScannedKey } from '../../adapters/wire/fieldScanner.js';
 import { parseRecord } from '../../adapters/wire/parseRecord.js';
 import { syntheticLog } from '../bench/syntheticLog.js';
 import type { RawRecord } from '../../machines/domain.js';
+
+type ScannedFields = { [K in ScannedKey]?: unknown };
+const spans = newSpans();
+
+/** The wanted fields as the scanner's spans say, each value read by JSON.parse of its own span; undefined when the scanner declines. */
+function scanFields(bytes: Buffer): ScannedFields | undefined {
+  if (!scanSpans(bytes, 0, bytes.length, spans)) return undefined;
+  const fields: ScannedFields = {};
+  SCANNED_KEYS.forEach((key, k) => {
+    const at = k * SPAN_STRIDE;
+    if (spans[at + 1]! >= 0) fields[key] = JSON.parse(bytes.toString('utf8', spans[at]!, spans[at + 1]!));
+  });
+  return fields;
+}
 
 /** What the scanner must agree with: JSON.parse's value of each scanned key, for a top-level object. */
 function reference(bytes: Buffer): ScannedFields | 'invalid' | 'not-object' {
