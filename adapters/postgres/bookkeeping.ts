@@ -8,14 +8,8 @@ import * as sql from './sql.js';
 import type { Queryable } from './transaction.js';
 import { versionFromColumn } from './versions.js';
 
-/** Record the versions in the current transaction; returns the ones that were not installed yet. */
-/** The versions a claim returned (see `sql.claimVersions`). */
+/** The versions a claim returned (see `sql.claimVersionsInline`): those not installed yet, now recorded in the current transaction. */
 export function claimedVersions(result: { rows: ReadonlyArray<{ version: string }> }): ReadonlySet<Version> {
-  return new Set(result.rows.map((row) => versionFromColumn(row.version)));
-}
-
-export async function claimVersions(client: ClientBase, schema: string, versions: readonly Version[]): Promise<ReadonlySet<Version>> {
-  const result = await client.query<{ version: string }>(sql.claimVersions(schema, versions));
   return new Set(result.rows.map((row) => versionFromColumn(row.version)));
 }
 

@@ -120,6 +120,9 @@ export function raiseSnapshot(schema: string, version: Version): Statement {
 // Installed-version bookkeeping (exactly-once).
 // ---------------------------------------------------------------------------------------
 
+/** SINGLETON_ID as an SQL string literal, for the parameterless claim. */
+const SINGLETON_LITERAL = `'${SINGLETON_ID.replace(/'/g, "''")}'`;
+
 /**
  * Claim versions for the current transaction; returns (RETURNING) the versions that were
  * not installed yet, and only those may be applied.
@@ -137,13 +140,9 @@ export function raiseSnapshot(schema: string, version: Version): Statement {
  *   makes this fail with 40001, which the installer retries.
  * - Rows are inserted in version order so overlapping concurrent batches lock index
  *   entries in the same order and cannot deadlock on each other.
- */
-/** SINGLETON_ID as an SQL string literal, for the parameterless claim. */
-const SINGLETON_LITERAL = `'${SINGLETON_ID.replace(/'/g, "''")}'`;
-
-/**
- * `claimVersions` as one parameterless statement, so it can travel with BEGIN in one round
- * trip. The versions are checked safe integers and the id a constant, so inlining is safe.
+ *
+ * It is one parameterless statement, so it can travel with BEGIN in one round trip. The
+ * versions are checked safe integers and the id a constant, so inlining is safe.
  *
  * One version (every install without batching) gets a smaller statement with the same meaning:
  * no CTE, array, unnest or sort for Postgres to parse and plan on every transaction. The
@@ -181,21 +180,9 @@ function bookkeepingNames(schema: string): { readonly installed: string; readonl
   return names;
 }
 
-export function claimVersions(schema: string, versions: readonly Version[]): Statement {
-  return {
-    text:
-      `WITH watermark AS (SELECT "version" FROM ${qualifiedName(schema, WATERMARK_TABLE)} WHERE id = $1 FOR SHARE) ` +
-      `INSERT INTO ${qualifiedName(schema, INSTALLED_TABLE)} ("version") ` +
-      `SELECT v FROM unnest($2::bigint[]) AS claim(v) ` +
-      `WHERE v > COALESCE((SELECT "version" FROM watermark), -1) ` +
-      `ORDER BY v ON CONFLICT ("version") DO NOTHING RETURNING "version"`,
-    values: [SINGLETON_ID, [...versions]],
-  };
-}
-
 /**
  * First half of pruning: raise the watermark. Taking the row's write lock waits for every
- * in-flight claim (they hold FOR SHARE on it) and holds off new ones until commit.
+ * in-flight claim (they hold FOR SHARE on it, see `claimVersionsInline`) and holds off new ones until commit.
  */
 export function raiseWatermark(schema: string, upToVersion: Version): Statement {
   const table = qualifiedName(schema, WATERMARK_TABLE);
