@@ -217,12 +217,8 @@ export function numberAt(bytes: Buffer, start: number, end: number): number {
   return Number(bytes.toString('latin1', start, end));
 }
 
-/**
- * The value of a wanted field at `start..end`, checked against the grammar by `scanSpans`;
- * `escaped`: a string value holds an escape.
- */
-/** Numbers per wanted key in a spans array: value start, value end (-1: key absent), 1 if the value is a string with an escape. */
-export const SPAN_STRIDE = 3;
+/** Numbers per wanted key in a spans array: value start, value end (-1: key absent). */
+export const SPAN_STRIDE = 2;
 /** Indexes into a spans array, per wanted key. */
 export const SPAN = Object.fromEntries(SCANNED_KEYS.map((key, index) => [key, index * SPAN_STRIDE])) as { readonly [K in ScannedKey]: number };
 
@@ -259,7 +255,6 @@ export function scanSpans(b: Uint8Array, start: number, end: number, spans: Int3
         const at = key * SPAN_STRIDE;
         spans[at] = valueStart;
         spans[at + 1] = i;
-        spans[at + 2] = b[valueStart] === QUOTE && stringHasEscape ? 1 : 0;
       }
       i = skipWhitespace(b, i, end);
       if (i >= end) return false;
