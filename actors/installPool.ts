@@ -52,12 +52,16 @@ export function createInstallPool(installer: Installer) {
         queueMicrotask(flush);
       }
     };
-    const settleOne = (job: InstallJob, error: unknown, failed: boolean) => {
+    const record = (job: InstallJob, error: unknown, failed: boolean) => {
       outcomes.push(failed ? { version: job.version, ok: false, error } : { version: job.version, ok: true });
+    };
+    // One version per call (the common case) settles without an array around its job.
+    const settleOne = (job: InstallJob, error: unknown, failed: boolean) => {
+      record(job, error, failed);
       settled();
     };
     const settleBatch = (jobs: readonly InstallJob[], error: unknown, failed: boolean) => {
-      for (const job of jobs) outcomes.push(failed ? { version: job.version, ok: false, error } : { version: job.version, ok: true });
+      for (const job of jobs) record(job, error, failed);
       settled();
     };
 
