@@ -64,7 +64,7 @@ interface Chunk {
   readonly rejects: readonly RejectedRecord[];
 }
 const CHUNKS: readonly Chunk[] = [
-  // v2's statemap is still JSON text, as the worker-thread parser hands it over.
+  // v2's statemap has two entries (two actions in one version).
   { messages: [candidate(1, 'a', [{ PUT: { k: 'a' } }]), candidate(2, 'b', [{ PUT: { k: 'b' } }, { DEL: { k: 'c' } }])], rejects: [] },
   // v2 is decided before v1: nothing moves until v1 is.
   { messages: [decision(3, 'b', 2, 'committed', 1), decision(4, 'a', 1, 'committed', 0)], rejects: [] },
