@@ -18,6 +18,7 @@ export { createFileSource, type FileSource } from './adapters/files/fileSource.j
 export { createKafkaReplicator, provideKafkaReplicator, type CreateKafkaReplicatorOptions, type KafkaReplicator, type KafkaReplicatorActor } from './adapters/kafka/createKafkaReplicator.js';
 export { createKafkaSource, type KafkaSource, type KafkaSourceOptions } from './adapters/kafka/kafkaSource.js';
 export { resolveKafkaConfig, defaultKafkaConfig, kafkaEnvironment, type KafkaConfig, type KafkaConfigInput } from './adapters/kafka/kafkaConfig.js';
+export type { KafkaTls, KafkaTlsInput, PemInput } from './adapters/kafka/kafkaTls.js';
 export { DEAD_LETTER_HEADERS } from './adapters/kafka/deadLetter.js';
 export { failoverMachine, type FailoverOutput } from './machines/failover.machine.js';
 export { Replicator, resolveSdkSettings, type ReplicatorOptions, type ResolvedSdkSettings } from './adapters/sdk/replicator.js';

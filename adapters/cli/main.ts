@@ -10,6 +10,7 @@ import { formatDemoSummary, runDemo } from './demo.js';
 import { addObservabilityOptions, commandObservability, type ObservabilityFlags } from './observabilityOptions.js';
 import { DEFAULT_MAX_INSTALL_ATTEMPTS, formatReplaySummary, runReplay } from './replay.js';
 import { saslParts, type SaslMechanism } from '../kafka/kafkaConfig.js';
+import { kafkaTlsFiles } from '../kafka/kafkaTls.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, formatRunSummary, runKafkaReplicator } from './run.js';
 
 function positiveInt(name: string) {
@@ -84,6 +85,9 @@ interface RunFlags {
   saslPassword?: string;
   saslMechanism?: string;
   ssl?: boolean;
+  sslCa?: string;
+  sslCert?: string;
+  sslKey?: string;
   sessionTimeoutMs?: number;
   persistIntervalMs?: number;
   commitIntervalMs?: number;
@@ -108,6 +112,9 @@ const run = program
   .option('--sasl-password <password>', 'SASL password (env KAFKA_SASL_PASSWORD; never logged)')
   .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256 or scram-sha-512 (env KAFKA_SASL_MECHANISM, default plain)')
   .option('--ssl', 'connect to the brokers with TLS (env KAFKA_SSL)')
+  .option('--ssl-ca <file>', "PEM certificates to trust instead of Node's bundled CAs; implies --ssl (env KAFKA_SSL_CA_FILE)")
+  .option('--ssl-cert <file>', 'PEM client certificate for brokers that require mutual TLS, with --ssl-key; implies --ssl (env KAFKA_SSL_CERT_FILE)')
+  .option('--ssl-key <file>', 'PEM private key of --ssl-cert (env KAFKA_SSL_KEY_FILE; an encrypted key takes its password from KAFKA_SSL_KEY_PASSWORD)')
   .option('--session-timeout-ms <ms>', 'group session timeout: how soon a standby takes over from a dead replicator (env KAFKA_SESSION_TIMEOUT_MS, default 10000)', positiveInt('--session-timeout-ms'))
   .option('--persist-interval-ms <ms>', 'how often the snapshot is persisted (statemapQueueCleanupFreqMs, default 10000)', positiveInt('--persist-interval-ms'))
   .option('--commit-interval-ms <ms>', 'how often the offset of the persisted snapshot is committed (certifierMessageReceiverCommitFreqMs, default 10000)', positiveInt('--commit-interval-ms'))
@@ -127,6 +134,7 @@ addObservabilityOptions(run)
         clientId: flags.clientId,
         deadLetterTopic: flags.deadLetterTopic,
         ssl: flags.ssl,
+        tls: kafkaTlsFiles({ ca: flags.sslCa, cert: flags.sslCert, key: flags.sslKey }),
         sasl,
         sessionTimeoutMs: flags.sessionTimeoutMs,
       },

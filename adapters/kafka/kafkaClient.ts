@@ -6,6 +6,7 @@
 import { Kafka, logLevel, PartitionAssigners, Partitioners, type Consumer, type logCreator, type Producer } from 'kafkajs';
 import type { Logger } from '../logging.js';
 import type { KafkaConfig } from './kafkaConfig.js';
+import { kafkaTlsOptions } from './kafkaTls.js';
 import { singleOwnerAssigner } from './singleOwnerAssigner.js';
 
 function kafkaLogCreator(logger: Logger): logCreator {
@@ -26,7 +27,7 @@ export function createKafkaClient(config: KafkaConfig, logger: Logger): Kafka {
   return new Kafka({
     clientId: config.clientId,
     brokers: [...config.brokers],
-    ssl: config.ssl,
+    ssl: config.ssl === null ? false : kafkaTlsOptions(config.ssl),
     ...(config.sasl ? { sasl: { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as never } : {}),
     connectionTimeout: config.connectionTimeoutMs,
     requestTimeout: config.requestTimeoutMs,

@@ -3,7 +3,10 @@
  * `resolveKafkaConfig` is the only place that reads them; flags win over the environment.
  * Secrets are kept out of `describeKafkaConfig`, the only form that is ever logged.
  */
-import { ConfigError } from '../../machines/config.js';
+import { KafkaConfigError } from './kafkaConfigError.js';
+import { describeKafkaTls, kafkaTlsEnvironment, kafkaTlsFromEnvironment, mergeKafkaTls, resolveKafkaTls, type KafkaTls, type KafkaTlsInput } from './kafkaTls.js';
+
+export { KafkaConfigError } from './kafkaConfigError.js';
 
 export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
 
@@ -18,7 +21,8 @@ export interface KafkaConfig {
   readonly topic: string;
   readonly groupId: string;
   readonly clientId: string;
-  readonly ssl: boolean;
+  /** TLS towards the brokers; null: plaintext. */
+  readonly ssl: KafkaTls | null;
   readonly sasl: KafkaSasl | null;
   /** Where the dead-letter copies of malformed records go; null: nowhere (they are still logged and counted). */
   readonly deadLetterTopic: string | null;
@@ -38,14 +42,22 @@ export interface KafkaConfig {
   readonly requestTimeoutMs: number;
 }
 
-export type KafkaConfigInput = { readonly [K in Exclude<keyof KafkaConfig, 'sasl'>]?: KafkaConfig[K] | undefined } & {
+export type KafkaConfigInput = { readonly [K in Exclude<keyof KafkaConfig, 'sasl' | 'ssl'>]?: KafkaConfig[K] | undefined } & {
+  /**
+   * TLS on (with Node's CAs unless `tls` says otherwise); any `tls` part turns it on too. A
+   * resolved `KafkaTls` (from an earlier `resolveKafkaConfig`) is kept as it is, so resolving a
+   * resolved config changes nothing.
+   */
+  readonly ssl?: boolean | KafkaTls | null | undefined;
+  /** Certificates to trust and the client certificate for mutual TLS (see kafkaTls.ts). */
+  readonly tls?: KafkaTlsInput | undefined;
   /** SASL is on when a user name or a password is given; the parts may come from different places (flags, environment). */
   readonly sasl?: Partial<KafkaSasl> | null | undefined;
 };
 
 export const defaultKafkaConfig = {
   clientId: 'talos-cohort-replicator',
-  ssl: false,
+  ssl: null,
   sasl: null,
   deadLetterTopic: null,
   sessionTimeoutMs: 10_000,
@@ -73,31 +85,8 @@ export const kafkaEnvironment = {
   heartbeatIntervalMs: 'KAFKA_HEARTBEAT_INTERVAL_MS',
   rebalanceTimeoutMs: 'KAFKA_REBALANCE_TIMEOUT_MS',
   maxWaitTimeMs: 'KAFKA_MAX_WAIT_TIME_MS',
+  ...kafkaTlsEnvironment,
 } as const;
-
-/** Where each setting comes from on the command line, so an error names the flag and the variable. */
-const SOURCES: Readonly<Record<string, string>> = {
-  brokers: '--brokers, KAFKA_BROKERS',
-  topic: '--topic, KAFKA_TOPIC',
-  groupId: '--group, KAFKA_GROUP_ID',
-  clientId: '--client-id, KAFKA_CLIENT_ID',
-  deadLetterTopic: '--dead-letter-topic, KAFKA_DEAD_LETTER_TOPIC',
-  'sasl.mechanism': '--sasl-mechanism, KAFKA_SASL_MECHANISM',
-  'sasl.username': '--sasl-username, KAFKA_SASL_USERNAME',
-  'sasl.password': '--sasl-password, KAFKA_SASL_PASSWORD',
-  sessionTimeoutMs: '--session-timeout-ms, KAFKA_SESSION_TIMEOUT_MS',
-  heartbeatIntervalMs: 'KAFKA_HEARTBEAT_INTERVAL_MS',
-  rebalanceTimeoutMs: 'KAFKA_REBALANCE_TIMEOUT_MS',
-  maxWaitTimeMs: 'KAFKA_MAX_WAIT_TIME_MS',
-};
-
-/** A bad Kafka setting: `invalid Kafka setting "topic" (--topic, KAFKA_TOPIC): is required`. */
-export class KafkaConfigError extends ConfigError {
-  constructor(key: string, reason: string) {
-    super(key, reason, `invalid Kafka setting "${key}"${SOURCES[key] ? ` (${SOURCES[key]})` : ''}`);
-    this.name = 'KafkaConfigError';
-  }
-}
 
 const TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
 const BROKER = /^[^\s:,]+:\d{1,5}$/;
@@ -150,7 +139,7 @@ export function resolveKafkaConfig(input: KafkaConfigInput): KafkaConfig {
     topic,
     groupId: requiredText('groupId', input.groupId),
     clientId: input.clientId === undefined ? defaultKafkaConfig.clientId : requiredText('clientId', input.clientId),
-    ssl: input.ssl ?? defaultKafkaConfig.ssl,
+    ssl: resolveKafkaTls(input.ssl, input.tls),
     sasl: sasl(input.sasl),
     deadLetterTopic,
     sessionTimeoutMs: milliseconds('sessionTimeoutMs', input.sessionTimeoutMs, defaultKafkaConfig.sessionTimeoutMs),
@@ -191,6 +180,7 @@ export function kafkaConfigFromEnvironment(env: NodeJS.ProcessEnv = process.env)
     groupId: env[e.groupId] || undefined,
     clientId: env[e.clientId] || undefined,
     ssl: envBoolean(env, e.ssl),
+    tls: kafkaTlsFromEnvironment(env),
     deadLetterTopic: env[e.deadLetterTopic] || undefined,
     sasl: saslParts({ mechanism: env[e.saslMechanism] as SaslMechanism | undefined, username: env[e.saslUsername], password: env[e.saslPassword] }),
     sessionTimeoutMs: envInteger(env, e.sessionTimeoutMs),
@@ -211,10 +201,11 @@ export function mergeKafkaInputs(environment: KafkaConfigInput, flags: KafkaConf
   const merged: Record<string, unknown> = { ...environment };
   for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
   if (environment.sasl && flags.sasl) merged.sasl = { ...environment.sasl, ...saslParts(flags.sasl) };
+  merged.tls = mergeKafkaTls(environment.tls, flags.tls);
   return merged as KafkaConfigInput;
 }
 
-/** The config as it may be logged: the SASL password never appears. */
+/** The config as it may be logged: the SASL password, key password and PEM text never appear. */
 export function describeKafkaConfig(config: KafkaConfig): Record<string, unknown> {
-  return { ...config, sasl: config.sasl ? { mechanism: config.sasl.mechanism, username: config.sasl.username, password: '[redacted]' } : null };
+  return { ...config, ssl: describeKafkaTls(config.ssl), sasl: config.sasl ? { mechanism: config.sasl.mechanism, username: config.sasl.username, password: '[redacted]' } : null };
 }

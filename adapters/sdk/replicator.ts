@@ -70,13 +70,13 @@ export function resolveSdkSettings(kafkaConfig: JsKafkaConfig, replicatorConfig:
     kafka = resolveKafkaConfig(mergeKafkaInputs(kafkaMapped.kafka, options.kafka ?? {}));
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const key = error.key.startsWith('sasl.') ? 'sasl' : error.key;
+    const key = error.key.split('.')[0]!; // sasl.username → sasl, tls.ca → tls
     if (options.kafka?.[key as keyof KafkaConfigInput] !== undefined) throw error; // one of this package's settings: its own name
     // `consumerConfigOverrides["session.timeout.ms"]` rather than `sessionTimeoutMs`; `username` rather than `sasl.username`.
     const origin =
       error.key === 'sasl.username' || error.key === 'sasl.password'
         ? `kafkaConfig.${error.key.slice('sasl.'.length)}`
-        : (kafkaMapped.origins[key as keyof KafkaConfig] ?? (['brokers', 'topic', 'groupId', 'clientId'].includes(key) ? `kafkaConfig.${key}` : error.key));
+        : (kafkaMapped.origins[error.key] ?? kafkaMapped.origins[key] ?? (['brokers', 'topic', 'groupId', 'clientId'].includes(key) ? `kafkaConfig.${key}` : error.key));
     throw renamed(error, origin);
   }
   let config: ReplicatorConfig;

@@ -5,19 +5,21 @@
  *
  * Every field the SDK has is accepted. A field with a counterpart here is mapped; one this
  * package has no use for is dropped with a `debug` note, one whose absence could change
- * behaviour the user relies on (TLS files, OpenTelemetry export) with a `warn` note. A field the
+ * behaviour the user relies on (TLS properties without a counterpart, OpenTelemetry export) with a `warn` note. A field the
  * SDK does not have is a typo and throws a `ConfigError` naming it (and the closest real name).
  *
  * librdkafka properties in `consumerConfigOverrides` that kafkajs has an equivalent for are
  * mapped (`session.timeout.ms`, `heartbeat.interval.ms`, `max.poll.interval.ms`,
  * `fetch.wait.max.ms`, `reconnect.backoff[.max].ms`, `socket.connection.setup.timeout.ms`,
  * `socket.timeout.ms`, `group.id`, `client.id`, `bootstrap.servers`, `security.protocol`,
- * `sasl.*`); other librdkafka properties are dropped with a note; a name that is not a librdkafka
+ * `sasl.*`, and the TLS material: `ssl.ca.location|pem`, `ssl.certificate.location|pem`,
+ * `ssl.key.location|pem`, `ssl.key.password`, `enable.ssl.certificate.verification`); other librdkafka properties are dropped with a note; a name that is not a librdkafka
  * property but is one or two letters away from one (or differs only in case or separators) is
  * rejected, as librdkafka itself would reject it.
  */
 import { ConfigError, type ReplicatorConfigInput } from '../../machines/config.js';
-import type { KafkaConfig, KafkaConfigInput, SaslMechanism } from '../kafka/kafkaConfig.js';
+import type { KafkaConfigInput, SaslMechanism } from '../kafka/kafkaConfig.js';
+import type { KafkaTlsInput } from '../kafka/kafkaTls.js';
 import type { JsKafkaConfig, JsReplicatorConfig } from './talosSdkTypes.js';
 
 export interface SettingNote {
@@ -30,8 +32,8 @@ export interface SettingNote {
 export interface MappedKafkaConfig {
   readonly kafka: KafkaConfigInput;
   readonly notes: readonly SettingNote[];
-  /** For error messages: which SDK setting each mapped Kafka setting came from. */
-  readonly origins: Readonly<Partial<Record<keyof KafkaConfig, string>>>;
+  /** For error messages: which SDK setting each mapped Kafka setting (or TLS part, `tls.ca`) came from. */
+  readonly origins: Readonly<Record<string, string>>;
 }
 
 export interface MappedReplicatorConfig {
@@ -111,8 +113,10 @@ const LIBRDKAFKA_PROPERTIES: ReadonlySet<string> = new Set(
     .filter((name) => name !== ''),
 );
 
+type MillisecondsKey = 'sessionTimeoutMs' | 'heartbeatIntervalMs' | 'rebalanceTimeoutMs' | 'maxWaitTimeMs' | 'initialRetryTimeMs' | 'maxRetryTimeMs' | 'connectionTimeoutMs' | 'requestTimeoutMs';
+
 /** librdkafka consumer properties with a kafkajs counterpart (all milliseconds). */
-const MAPPED_MILLISECONDS: Readonly<Record<string, { readonly key: keyof KafkaConfig; readonly min0To1?: boolean }>> = {
+const MAPPED_MILLISECONDS: Readonly<Record<string, { readonly key: MillisecondsKey; readonly min0To1?: boolean }>> = {
   'session.timeout.ms': { key: 'sessionTimeoutMs' },
   'heartbeat.interval.ms': { key: 'heartbeatIntervalMs' },
   // The rebalance timeout a librdkafka member sends when joining a group is max.poll.interval.ms.
@@ -124,8 +128,31 @@ const MAPPED_MILLISECONDS: Readonly<Record<string, { readonly key: keyof KafkaCo
   'socket.timeout.ms': { key: 'requestTimeoutMs' },
 };
 
+/** librdkafka's TLS properties with a counterpart here: the part of `KafkaTlsInput` each sets, and how. */
+const TLS_PROPERTIES: ReadonlyArray<readonly [name: string, part: 'ca' | 'cert' | 'key' | 'keyPassword' | 'verifyServer', form: 'file' | 'pem' | 'text' | 'boolean']> = [
+  ['ssl.ca.location', 'ca', 'file'],
+  ['ssl.ca.pem', 'ca', 'pem'],
+  ['ssl.certificate.location', 'cert', 'file'],
+  ['ssl.certificate.pem', 'cert', 'pem'],
+  ['ssl.key.location', 'key', 'file'],
+  ['ssl.key.pem', 'key', 'pem'],
+  ['ssl.key.password', 'keyPassword', 'text'],
+  ['enable.ssl.certificate.verification', 'verifyServer', 'boolean'],
+];
+
 /** Properties handled by hand below (identity, brokers, security). */
-const SPECIAL = new Set(['group.id', 'client.id', 'bootstrap.servers', 'metadata.broker.list', 'security.protocol', 'sasl.mechanism', 'sasl.mechanisms', 'sasl.username', 'sasl.password']);
+const SPECIAL = new Set([
+  'group.id',
+  'client.id',
+  'bootstrap.servers',
+  'metadata.broker.list',
+  'security.protocol',
+  'sasl.mechanism',
+  'sasl.mechanisms',
+  'sasl.username',
+  'sasl.password',
+  ...TLS_PROPERTIES.map(([name]) => name),
+]);
 
 /** Properties dropped with a reason more useful than the generic one. */
 const EXPLAINED: Readonly<Record<string, string>> = {
@@ -260,11 +287,11 @@ export function kafkaConfigFromSdk(input: JsKafkaConfig): MappedKafkaConfig {
   if (!isPlainObject(input)) throw new ConfigError(KAFKA, `must be an object (the Talos SDK's JsKafkaConfig), got ${JSON.stringify(input)}`);
   rejectUnknownKeys(KAFKA, input, KAFKA_KEYS, 'JsKafkaConfig');
   const notes: SettingNote[] = [];
-  const origins: Partial<Record<keyof KafkaConfig, string>> = {};
+  const origins: Record<string, string> = {};
   const kafka: { -readonly [K in keyof KafkaConfigInput]: KafkaConfigInput[K] } = {};
-  const set = <K extends keyof KafkaConfig>(key: K, value: KafkaConfig[K] | undefined, origin: string) => {
+  const set = <K extends keyof KafkaConfigInput>(key: K, value: KafkaConfigInput[K] | undefined, origin: string) => {
     if (value === undefined) return;
-    kafka[key] = value as KafkaConfigInput[K];
+    kafka[key] = value;
     origins[key] = origin;
   };
 
@@ -326,6 +353,8 @@ export function kafkaConfigFromSdk(input: JsKafkaConfig): MappedKafkaConfig {
   } else if (protocol === 'sasl_plaintext' || protocol === 'sasl_ssl') {
     throw new ConfigError(`${KAFKA}.username`, `is required with security.protocol ${protocolText}`);
   }
+  const tls = tlsFromProperties(consumer, protocol === 'ssl' || protocol === 'sasl_ssl', property, notes, origins);
+  if (tls) kafka.tls = tls;
 
   const producerKey = `${KAFKA}.producerConfigOverrides`;
   for (const name of propertyMap(producerKey, input.producerConfigOverrides).keys()) {
@@ -344,6 +373,39 @@ export function kafkaConfigFromSdk(input: JsKafkaConfig): MappedKafkaConfig {
     notes.push({ level: 'debug', key: `${KAFKA}.logLevel`, message: "ignored: kafkajs' messages go to the replicator's logger (errors and warnings as warn, the rest as debug)" });
   }
   return { kafka, notes, origins };
+}
+
+/**
+ * The TLS parts the overrides give. librdkafka reads them only with security.protocol ssl or
+ * sasl_ssl; with any other protocol they are ignored here too, with a warning.
+ */
+function tlsFromProperties(
+  consumer: ReadonlyMap<string, string>,
+  usesTls: boolean,
+  property: (name: string) => string,
+  notes: SettingNote[],
+  origins: Record<string, string>,
+): KafkaTlsInput | undefined {
+  const tls: Record<string, unknown> = {};
+  for (const [name, part, form] of TLS_PROPERTIES) {
+    const value = consumer.get(name);
+    if (value === undefined) continue;
+    const key = property(name);
+    if (!usesTls) {
+      notes.push({ level: 'warn', key, message: 'ignored: security.protocol is not ssl or sasl_ssl, so the connection is not TLS' });
+      continue;
+    }
+    if (tls[part] !== undefined) throw new ConfigError(key, `sets tls.${part}, which ${origins[`tls.${part}`]} sets already; give one of them`);
+    if (form === 'file' && value === 'probe') {
+      // librdkafka's "probe" looks for the system's CA bundle; Node's bundled CAs play that part.
+      notes.push({ level: 'debug', key, message: "\"probe\": the brokers' certificates are checked against Node's bundled CAs" });
+      continue;
+    }
+    if (form === 'boolean' && value !== 'true' && value !== 'false') throw new ConfigError(key, `must be true or false, got ${JSON.stringify(value)}`);
+    tls[part] = form === 'file' ? { file: value } : form === 'pem' ? { pem: value } : form === 'boolean' ? value === 'true' : value;
+    origins[`tls.${part}`] = key;
+  }
+  return Object.keys(tls).length > 0 ? (tls as KafkaTlsInput) : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

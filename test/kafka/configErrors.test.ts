@@ -28,6 +28,8 @@ const cases: ReadonlyArray<{ name: string; args: readonly string[]; env?: Record
   { name: 'KAFKA_SSL that is not a boolean', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g'], env: { KAFKA_SSL: 'maybe' }, error: /"KAFKA_SSL": must be true or false, got "maybe"/ },
   { name: 'a heartbeat not below the session timeout', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--session-timeout-ms', '3000'], env: { KAFKA_HEARTBEAT_INTERVAL_MS: '3000' }, error: /"heartbeatIntervalMs" \(KAFKA_HEARTBEAT_INTERVAL_MS\): must be below sessionTimeoutMs \(3000\)/ },
   { name: 'a dead-letter topic equal to the certification topic', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--dead-letter-topic', 't'], error: /"deadLetterTopic" \(--dead-letter-topic, KAFKA_DEAD_LETTER_TOPIC\): must differ from the certification topic/ },
+  { name: 'a client certificate without its key', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--ssl-cert', installer], error: /"tls.key" \(--ssl-key, KAFKA_SSL_KEY_FILE\): is required with a client certificate/ },
+  { name: 'a CA file that cannot be read (environment)', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g'], env: { KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem' }, error: /"tls.ca" \(--ssl-ca, KAFKA_SSL_CA_FILE\): cannot read "\/nonexistent\/ca.pem": ENOENT/ },
   { name: 'an unknown SASL mechanism', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--sasl-username', 'u', '--sasl-password', 'p', '--sasl-mechanism', 'kerberos'], error: /"sasl.mechanism" \(--sasl-mechanism, KAFKA_SASL_MECHANISM\): must be plain, scram-sha-256 or scram-sha-512/ },
 ];
 

@@ -140,7 +140,7 @@ test("a non-empty username turns SASL on with Talos's defaults (SCRAM-SHA-512, n
   assert.throws(() => kafkaConfigFromSdk({ ...KAFKA_CONFIG, consumerConfigOverrides: { 'security.protocol': 'tls' } }), configError('kafkaConfig.consumerConfigOverrides["security.protocol"]'));
 });
 
-test('librdkafka properties without a counterpart are dropped with a note; TLS files and unknown (newer?) properties with a warning', () => {
+test('librdkafka properties without a counterpart are dropped with a note; TLS files without TLS, and unknown (newer?) properties, with a warning', () => {
   const { kafka, notes } = kafkaConfigFromSdk({
     ...KAFKA_CONFIG,
     consumerConfigOverrides: { 'auto.offset.reset': 'earliest', 'socket.keepalive.enable': 'true', 'ssl.ca.location': '/etc/ca.pem', 'some.future.property': 'x' },
@@ -152,6 +152,8 @@ test('librdkafka properties without a counterpart are dropped with a note; TLS f
   assert.match(byKey.get('kafkaConfig.consumerConfigOverrides["auto.offset.reset"]')!.message, /from the beginning/);
   assert.equal(byKey.get('kafkaConfig.consumerConfigOverrides["socket.keepalive.enable"]')?.level, 'debug');
   assert.equal(byKey.get('kafkaConfig.consumerConfigOverrides["ssl.ca.location"]')?.level, 'warn');
+  assert.match(byKey.get('kafkaConfig.consumerConfigOverrides["ssl.ca.location"]')!.message, /security.protocol is not ssl/);
+  assert.equal(kafka.tls, undefined);
   assert.equal(byKey.get('kafkaConfig.consumerConfigOverrides["some.future.property"]')?.level, 'warn');
   assert.equal(byKey.get('kafkaConfig.producerConfigOverrides["message.timeout.ms"]')?.level, 'debug');
 });
@@ -224,8 +226,8 @@ test('Replicator.init throws what the SDK throws, a TalosSdkError, with the Conf
 test('Replicator.init logs what it leaves aside, at the level of each note', async () => {
   const lines: string[] = [];
   const logger = { ...silentLogger, debug: (message: string) => lines.push(`debug ${message}`), warn: (message: string) => lines.push(`warn ${message}`) };
-  await Replicator.init({ ...KAFKA_CONFIG, consumerConfigOverrides: { 'ssl.ca.location': '/ca.pem' } }, REPLICATOR_CONFIG, { logger });
-  assert.ok(lines.some((line) => line.startsWith('warn kafkaConfig.consumerConfigOverrides["ssl.ca.location"] is not supported')), lines.join('\n'));
+  await Replicator.init({ ...KAFKA_CONFIG, consumerConfigOverrides: { 'ssl.cipher.suites': 'ECDHE-ECDSA-AES256-GCM-SHA384' } }, REPLICATOR_CONFIG, { logger });
+  assert.ok(lines.some((line) => line.startsWith('warn kafkaConfig.consumerConfigOverrides["ssl.cipher.suites"] is not supported')), lines.join('\n'));
   assert.ok(lines.some((line) => line.startsWith('debug replicatorConfig.otelTelemetry ignored')), lines.join('\n'));
 });
 
@@ -308,5 +310,49 @@ test('a third argument that is undefined by mistake is reported, not taken for t
   assert.throws(
     () => adaptSdkCallbacks(async () => 0, async () => {}, undefined as never),
     (error: unknown) => error instanceof TalosSdkError && /statemapInstallerCallback must be a function, got undefined/.test(error.message),
+  );
+});
+
+test('TLS material in consumerConfigOverrides maps onto the TLS settings when security.protocol is ssl or sasl_ssl', () => {
+  const { kafka, notes } = kafkaConfigFromSdk({
+    ...KAFKA_CONFIG,
+    consumerConfigOverrides: {
+      'security.protocol': 'SSL',
+      'ssl.ca.location': '/etc/kafka/ca.pem',
+      'ssl.certificate.pem': '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+      'ssl.key.location': '/etc/kafka/client.key',
+      'ssl.key.password': 'secret',
+      'enable.ssl.certificate.verification': 'false',
+    },
+  });
+  assert.equal(kafka.ssl, true);
+  assert.deepEqual(kafka.tls, {
+    ca: { file: '/etc/kafka/ca.pem' },
+    cert: { pem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----' },
+    key: { file: '/etc/kafka/client.key' },
+    keyPassword: 'secret',
+    verifyServer: false,
+  });
+  assert.deepEqual(notes.filter((note) => note.key.includes('ssl')), [], 'mapped properties need no note');
+
+  // librdkafka's "probe" (find the system's CA bundle): Node's bundled CAs instead, with a note.
+  const probe = kafkaConfigFromSdk({ ...KAFKA_CONFIG, consumerConfigOverrides: { 'security.protocol': 'ssl', 'ssl.ca.location': 'probe' } });
+  assert.equal(probe.kafka.tls, undefined);
+  assert.equal(probe.notes.find((note) => note.key.endsWith('["ssl.ca.location"]'))?.level, 'debug');
+
+  assert.throws(
+    () => kafkaConfigFromSdk({ ...KAFKA_CONFIG, consumerConfigOverrides: { 'security.protocol': 'ssl', 'ssl.ca.location': '/a.pem', 'ssl.ca.pem': '-----BEGIN CERTIFICATE-----' } }),
+    configError('kafkaConfig.consumerConfigOverrides["ssl.ca.pem"]', /sets tls.ca, which kafkaConfig.consumerConfigOverrides\["ssl.ca.location"\] sets already/),
+  );
+  assert.throws(
+    () => kafkaConfigFromSdk({ ...KAFKA_CONFIG, consumerConfigOverrides: { 'security.protocol': 'ssl', 'enable.ssl.certificate.verification': 'no' } }),
+    configError('kafkaConfig.consumerConfigOverrides["enable.ssl.certificate.verification"]', /true or false/),
+  );
+});
+
+test('a TLS file the SDK config names that cannot be read is reported under the SDK property', () => {
+  assert.throws(
+    () => resolveSdkSettings({ ...KAFKA_CONFIG, consumerConfigOverrides: { 'security.protocol': 'ssl', 'ssl.ca.location': '/nonexistent/ca.pem' } }, REPLICATOR_CONFIG),
+    configError('kafkaConfig.consumerConfigOverrides["ssl.ca.location"]', /cannot read "\/nonexistent\/ca.pem": ENOENT/),
   );
 });
