@@ -137,5 +137,6 @@ export function createCohortReplicator(options: CreateCohortReplicatorOptions): 
     const close = () => void worker.close();
     actor.subscribe({ complete: close, error: close });
   }
-  return observability.attach(actor);
+  const { source } = options;
+  return observability.attach(actor, source.endOffset ? { endOffset: () => source.endOffset!() } : undefined);
 }

@@ -18,6 +18,8 @@ export interface MemorySource extends MessageSource {
   readonly buffered: number;
   /** Every version passed to `commit`, in order. */
   readonly commits: readonly Version[];
+  /** The offset of the last record pushed (a log is pushed in offset order); null before the first push. */
+  endOffset(): Version | null;
   readonly closed: boolean;
 }
 
@@ -38,6 +40,7 @@ export function createMemorySource(options: MemorySourceOptions = {}): MemorySou
   let scheduled = false;
   let throttleMs = 0;
   const throttles: number[] = [];
+  let end: Version | null = null;
 
   const deliver = () => {
     scheduled = false;
@@ -77,8 +80,9 @@ export function createMemorySource(options: MemorySourceOptions = {}): MemorySou
     batches,
     push(records) {
       if (ended) throw new Error('cannot push to a memory source after end()');
-      if (Array.isArray(records)) for (const record of records as readonly RawRecord[]) buffer.push(record);
-      else buffer.push(records as RawRecord);
+      const list = Array.isArray(records) ? (records as readonly RawRecord[]) : [records as RawRecord];
+      for (const record of list) buffer.push(record);
+      if (list.length > 0) end = Number(list[list.length - 1]!.offset);
       schedule();
     },
     end() {
@@ -111,6 +115,7 @@ export function createMemorySource(options: MemorySourceOptions = {}): MemorySou
     get buffered() {
       return buffer.length;
     },
+    endOffset: () => end,
     get commits() {
       return commits;
     },

@@ -20,7 +20,7 @@ export function describeStats(status: ReplicatorStatus, tps: number | null): str
     `stats: ${status.state}${status.health.ready ? '' : ` (not ready: ${status.health.reasons.join('; ')})`}`,
     `tps=${tps === null ? '-' : tps.toFixed(1)} installed=${n(status.installs.total)}`,
     queue,
-    `snapshot=${n(status.snapshot.inMemory)} persisted=${n(status.snapshot.persisted)} committed=${n(status.committedOffset)} lastOffset=${n(status.lastOffsetSeen)} lag=${n(status.lag)}`,
+    `snapshot=${n(status.snapshot.inMemory)} persisted=${n(status.snapshot.persisted)} committed=${n(status.committedOffset)} lastOffset=${n(status.lastOffsetSeen)} lag=${n(status.lag)} unread=${n(status.unread)}`,
     `suffix=${status.suffix?.size ?? 0} backpressure=${status.backpressure.level}${status.backpressure.sourcePaused ? ' (source paused)' : ''} rejected=${status.rejectedRecords}`,
   ].join(' | ');
 }

@@ -59,6 +59,12 @@ export interface MessageSource {
   throttle?(delayMs: number): void;
   /** Release the source (leave a consumer group, close a file). Called once, after the final commit. */
   close?(): Promise<void>;
+  /**
+   * The last offset the log holds, as far as the source knows (Kafka: the high watermark of the
+   * latest fetch, minus one); null before it knows. Shown in the status and metrics as how far
+   * reading is behind the log; nothing is decided on it.
+   */
+  endOffset?(): Version | null;
 }
 
 /** One version handed to the installer. */

@@ -109,7 +109,7 @@ export function createKafkaReplicator(options: CreateKafkaReplicatorOptions): Ka
     },
   });
   const created = createActor(machine, { input: { config }, ...(observed.inspect ? { inspect: observed.inspect } : {}) });
-  const actor = observed.attach(created, { turnOf: (): AnyActorRef | undefined => created.getSnapshot().children.replicator });
+  const actor = observed.attach(created, { turnOf: (): AnyActorRef | undefined => created.getSnapshot().children.replicator, endOffset: () => source.endOffset() });
   return {
     actor,
     observability: actor.observability,

@@ -33,6 +33,8 @@ export interface KafkaSource extends MessageSource, SharedLog {
   readonly ownedAs: string | null;
   /** The highest offset delivered in the current turn, for status reporting. */
   readonly lastDelivered: Version | null;
+  /** The partition's last offset at the latest fetch (high watermark - 1); null before the first fetch. */
+  endOffset(): Version | null;
 }
 
 export interface KafkaSourceOptions {
@@ -69,6 +71,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   let throttleMs = 0;
   let paused = false;
   let closing = false;
+  let endOffset: Version | null = null;
 
   const lose = (reason: string) => {
     if (owner === null) return;
@@ -129,7 +132,11 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
   const eachBatch = async (payload: EachBatchPayload) => {
     const { batch } = payload;
-    if (batch.topic !== topic || batch.messages.length === 0) return;
+    if (batch.topic !== topic) return;
+    // Every fetch says where the log ends; an idle topic's last one says it ends where reading is.
+    const highWatermark = Number(batch.highWatermark);
+    if (Number.isSafeInteger(highWatermark)) endOffset = highWatermark - 1;
+    if (batch.messages.length === 0) return;
     const current = await awaitTurn(payload, turnNumber);
     if (!current) return;
     const origin = `${topic}/${batch.partition}`;
@@ -204,6 +211,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     get lastDelivered() {
       return turn?.lastDelivered ?? null;
     },
+    endOffset: () => endOffset,
     async commit(version: Version) {
       if (owner === null) throw new Error(`cannot commit offset ${version + 1} of ${topic}: this member does not own the partition`);
       // Kafka's convention: the committed offset is the next one to read.

@@ -52,6 +52,8 @@ export const METRICS = {
   committed: d('repl_offset_committed', 'gauge', 'offset', false, 'The offset last committed to the source.'),
   lastOffset: d('repl_last_offset_seen', 'gauge', 'offset', false, 'The highest offset read from the source.'),
   lag: d('repl_lag', 'gauge', 'offsets', false, 'Offsets read past the in-memory snapshot (last offset seen minus snapshot); 0 once every candidate read is installed.'),
+  endOffset: d('repl_log_end_offset', 'gauge', 'offset', false, "The log's last offset as the source last saw it (Kafka: the high watermark of the latest fetch, minus one)."),
+  unread: d('repl_unread_offsets', 'gauge', 'offsets', false, 'Offsets on the log not read yet (log end offset minus last offset seen): how far reading is behind the log.'),
   suffixSize: d('repl_suffix_size', 'gauge', 'tx', false, 'Candidates held in the suffix.'),
   backpressure: d('repl_backpressure_level', 'gauge', '1', false, 'Backpressure level: 0 none, 1 slowing, 2 critical.'),
   sourcePaused: d('repl_source_paused', 'gauge', '1', false, '1 while the source is paused (suffix full, or its head stalled: critical).'),
@@ -75,6 +77,8 @@ export interface GaugeSample {
   readonly committed: number | null;
   readonly lastOffsetSeen: number | null;
   readonly lag: number | null;
+  readonly endOffset: number | null;
+  readonly unread: number | null;
   readonly suffixSize: number | null;
   readonly backpressureLevel: number;
   readonly sourcePaused: boolean;
@@ -147,6 +151,8 @@ export class ReplicatorMetrics {
       committed: gauge(METRICS.committed),
       lastOffset: gauge(METRICS.lastOffset),
       lag: gauge(METRICS.lag),
+      endOffset: gauge(METRICS.endOffset),
+      unread: gauge(METRICS.unread),
       suffixSize: gauge(METRICS.suffixSize),
       backpressure: gauge(METRICS.backpressure),
       sourcePaused: gauge(METRICS.sourcePaused),
@@ -172,6 +178,8 @@ export class ReplicatorMetrics {
       o(observables.committed, s.committed);
       o(observables.lastOffset, s.lastOffsetSeen);
       o(observables.lag, s.lag);
+      o(observables.endOffset, s.endOffset);
+      o(observables.unread, s.unread);
       o(observables.suffixSize, s.suffixSize);
       o(observables.backpressure, s.backpressureLevel);
       o(observables.sourcePaused, s.sourcePaused ? 1 : 0);

@@ -14,6 +14,7 @@
 import { createNoopMeter, metrics as otelMetrics, type MeterProvider } from '@opentelemetry/api';
 import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
 import type { ReplicatorConfig } from '../../machines/config.js';
+import type { Version } from '../../machines/domain.js';
 import { describe } from '../../machines/errors.js';
 import type { Logger } from '../logging.js';
 import { attachStatsReporter } from '../statsReporter.js';
@@ -89,6 +90,11 @@ function isObserver(inspect: InspectOption): inspect is Observer<InspectionEvent
   return typeof o.next === 'function' || typeof o.error === 'function' || typeof o.complete === 'function';
 }
 
+export interface AttachOptions {
+  readonly turnOf?: () => AnyActorRef | undefined;
+  readonly endOffset?: () => Version | null;
+}
+
 export interface PreparedObservability {
   /** The logger to give the machines' hooks. */
   readonly logger: Logger;
@@ -96,9 +102,10 @@ export interface PreparedObservability {
   readonly inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /**
    * Wires everything else to the created (not yet started) actor. For the Kafka failover
-   * machine, `turnOf` finds the cohort replicator of the current turn of ownership.
+   * machine, `turnOf` finds the cohort replicator of the current turn of ownership; `endOffset`
+   * is the source's (where the log ends, for the unread count).
    */
-  attach<A extends AnyActorRef>(actor: A, hosting?: { readonly turnOf: () => AnyActorRef | undefined }): A & { readonly observability: ReplicatorObservability };
+  attach<A extends AnyActorRef>(actor: A, hosting?: AttachOptions): A & { readonly observability: ReplicatorObservability };
 }
 
 export function prepareObservability(options: ObservabilityOptions, config: ReplicatorConfig, logger: Logger): PreparedObservability {
@@ -153,7 +160,14 @@ export function prepareObservability(options: ObservabilityOptions, config: Repl
           })
         : null;
       const rate = probe ? new RateMeter() : null;
-      model = new StatusModel(actor, { probe, lastError, rate, isStarted: () => started, ...(hosting ? { turnOf: hosting.turnOf } : {}) });
+      model = new StatusModel(actor, {
+        probe,
+        lastError,
+        rate,
+        isStarted: () => started,
+        ...(hosting?.turnOf ? { turnOf: hosting.turnOf } : {}),
+        ...(hosting?.endOffset ? { endOffset: hosting.endOffset } : {}),
+      });
 
       const history = new History(HISTORY_SAMPLES);
       let server: StatusServer | null = null;

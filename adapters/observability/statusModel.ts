@@ -53,6 +53,10 @@ export interface ReplicatorStatus {
   readonly lastOffsetSeen: Version | null;
   /** Offsets read past the in-memory snapshot (last offset seen − snapshot); 0 once every candidate read is installed. */
   readonly lag: number | null;
+  /** The last offset of the log as the source last saw it (Kafka: high watermark − 1); null when the source does not say. */
+  readonly endOffset: Version | null;
+  /** Offsets on the log not read yet (end offset − last offset seen): how far reading is behind the log. */
+  readonly unread: number | null;
   readonly queue: QueueStatus | null;
   readonly suffix: { readonly size: number; readonly head: Version; readonly nextToSend: Version } | null;
   readonly backpressure: { readonly level: BackpressureLevel; readonly sourcePaused: boolean };
@@ -108,6 +112,8 @@ export interface StatusModelOptions {
    * turn of ownership, which is the `root` of everything else here; undefined on standby.
    */
   readonly turnOf?: () => AnyActorRef | undefined;
+  /** The source's `endOffset`, when it has one. */
+  readonly endOffset?: () => Version | null;
 }
 
 /** The failover machine's part of the status (Kafka consumers in a group). */
@@ -213,6 +219,7 @@ export class StatusModel {
     const suffix = (replicatorContext?.suffix ?? null) as SuffixLike | null;
     const queue = this.#queueStatus();
     const lastOffsetSeen = suffix ? suffix.lastOffset : null;
+    const endOffset = this.#options.endOffset?.() ?? null;
     const inMemory = (this.#queueData()?.snapshot ?? rootContext.snapshot ?? null) as Version | null;
     const probe = this.#options.probe;
     const installed = probe ? probe.installed : null;
@@ -229,6 +236,8 @@ export class StatusModel {
       committedOffset: rootContext.committed ?? null,
       lastOffsetSeen,
       lag: this.#lag(lastOffsetSeen, inMemory, suffix, queue),
+      endOffset,
+      unread: endOffset === null || lastOffsetSeen === null ? null : Math.max(0, endOffset - lastOffsetSeen),
       queue,
       suffix: suffix ? { size: suffix.size, head: suffix.head, nextToSend: suffix.nextToSend } : null,
       backpressure: { level: backpressureLevelOf(this.#snapshot('replicator')?.value), sourcePaused: this.#sourcePaused() },
@@ -299,6 +308,8 @@ export class StatusModel {
       committed: s.committedOffset,
       lastOffsetSeen: s.lastOffsetSeen,
       lag: s.lag,
+      endOffset: s.endOffset,
+      unread: s.unread,
       suffixSize: s.suffix?.size ?? null,
       backpressureLevel: BACKPRESSURE_RANK[s.backpressure.level],
       sourcePaused: s.backpressure.sourcePaused,

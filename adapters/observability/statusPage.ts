@@ -80,7 +80,7 @@ const PAGE = String.raw`<!doctype html>
     <div class="tile"><div class="label">Snapshot (in memory)</div><div class="value" id="snapshot" data-testid="snapshot">–</div><div class="sub">everything at or below is installed</div></div>
     <div class="tile"><div class="label">Persisted snapshot</div><div class="value" id="persisted" data-testid="persisted">–</div><div class="sub">written by updateSnapshot</div></div>
     <div class="tile"><div class="label">Committed offset</div><div class="value" id="committed">–</div></div>
-    <div class="tile"><div class="label">Last offset seen</div><div class="value" id="last-offset">–</div></div>
+    <div class="tile"><div class="label">Last offset seen</div><div class="value" id="last-offset">–</div><div class="sub" id="unread" data-testid="unread"></div></div>
     <div class="tile"><div class="label">Lag</div><div class="value" id="lag" data-testid="lag">–</div><div class="sub">offsets read, not yet in the snapshot</div></div>
     <div class="tile"><div class="label">Installs / s</div><div class="value" id="rate" data-testid="rate">–</div><div class="sub" id="installed-total"></div></div>
     <div class="tile"><div class="label">Backpressure</div><div class="value" id="backpressure" data-testid="backpressure">–</div><div class="sub" id="paused"></div></div>
@@ -267,6 +267,7 @@ function draw(s) {
   $('committed').textContent = fmt(s.committedOffset);
   $('last-offset').textContent = fmt(s.lastOffsetSeen);
   $('lag').textContent = fmt(s.lag);
+  $('unread').textContent = s.unread === null ? '' : fmt(s.unread) + ' unread; the log ends at ' + fmt(s.endOffset);
   $('rate').textContent = fmt(s.installs.perSecond);
   $('installed-total').textContent = s.installs.total === null ? '' : fmt(s.installs.total) + ' installed' + (s.installs.failedAttempts ? ', ' + fmt(s.installs.failedAttempts) + ' failed attempts' : '');
   const bp = $('backpressure');

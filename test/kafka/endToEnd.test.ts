@@ -75,6 +75,10 @@ test('a bank workload on Kafka ends in Postgres equal to the serial replay, snap
   );
   sampling = false;
   await sampler;
+  // The high watermark of the latest fetch: the log's last offset, all of it read.
+  const status = replicator.observability.status();
+  assert.equal(status.endOffset, records.length - 1);
+  assert.equal(status.unread, 0);
 
   replicator.stop();
   const output = await ended;

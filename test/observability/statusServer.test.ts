@@ -101,6 +101,8 @@ test('/status shows every machine, the snapshot, offsets, lag, queue items per s
   assert.equal(status.committedOffset, 0);
   assert.equal(status.lastOffsetSeen, 12);
   assert.equal(status.lag, 12);
+  assert.equal(status.endOffset, 12, "the memory source's last offset pushed");
+  assert.equal(status.unread, 0, 'everything pushed was read');
   assert.deepEqual(status.queue, { size: 6, awaiting: 2, waitingForSafepoint: 2, backingOff: 0, inflight: 4, installing: 2, installerBacklog: 2, installed: 0, failed: 0 });
   assert.deepEqual(status.suffix, { size: 6, head: 1, nextToSend: 13 });
   assert.deepEqual(status.backpressure, { level: 'none', sourcePaused: false });
@@ -208,6 +210,34 @@ test('/metrics is the Prometheus exposition of the status server\'s own SDK; /ev
   assert.equal((await get(`${statusUrl}nope`)).status, 404);
 });
 
+test('unread: offsets on the log not read yet, while the source is paused with a full suffix', async (t) => {
+  const hold = gate();
+  const source = createMemorySource({ maxBatch: 2 });
+  const replicator = createCohortReplicator({
+    source,
+    installer: { install: () => hold.promise },
+    snapshotStore: memoryStore(),
+    logger: silentLogger,
+    config: { suffixCapacity: 4, statemapInstallerThreadpool: 1 },
+  });
+  t.after(() => replicator.observability.close());
+  replicator.start();
+  const log = transactionLog(20, { safepointLag: 1 });
+  source.push(log.records);
+  source.end();
+  const status = await eventually(() => {
+    const s = replicator.observability.status();
+    return s.backpressure.sourcePaused ? s : undefined;
+  }, 'the source paused by the full suffix');
+  const last = Number(log.records[log.records.length - 1]!.offset);
+  assert.equal(status.endOffset, last);
+  assert.ok(status.lastOffsetSeen !== null && status.lastOffsetSeen < last, `read up to ${status.lastOffsetSeen} of ${last}`);
+  assert.equal(status.unread, last - status.lastOffsetSeen!);
+  hold.open();
+  await runToEnd(replicator);
+  assert.equal(replicator.observability.status().unread, 0);
+});
+
 test('statusPort is validated; a port already taken is reported by ready()', async (t) => {
   const options = { source: createMemorySource(), installer: { install: async () => {} }, snapshotStore: memoryStore(), logger: silentLogger };
   assert.throws(() => createCohortReplicator({ ...options, statusPort: -1 }), /"statusPort" must be a port number/);
@@ -237,7 +267,7 @@ test('enableStats logs a Talos-like line: tps, items per state, snapshot, offset
   source.push(transactionLog(3, { safepointLag: 1 }).records);
   source.end();
   const line = await eventually(() => lines.find((l) => l.includes('inflight=1')), 'a stats line with the install in flight');
-  assert.match(line, /^stats: running \| tps=(-|\d+\.\d) installed=0 \| awaiting=2 \(waitingForSafepoint=2 backingOff=0\) inflight=1 \(installing=1 backlog=0\) installed=0 failed=0 queue=3 \| snapshot=0 persisted=0 committed=0 lastOffset=6 lag=6 \| suffix=3 backpressure=none rejected=0$/);
+  assert.match(line, /^stats: running \| tps=(-|\d+\.\d) installed=0 \| awaiting=2 \(waitingForSafepoint=2 backingOff=0\) inflight=1 \(installing=1 backlog=0\) installed=0 failed=0 queue=3 \| snapshot=0 persisted=0 committed=0 lastOffset=6 lag=6 unread=0 \| suffix=3 backpressure=none rejected=0$/);
   hold.open();
   await runToEnd(replicator);
 });
