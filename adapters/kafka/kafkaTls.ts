@@ -5,8 +5,8 @@
  * PEM, a wrong key password or a key that does not belong to its certificate is reported at start,
  * naming the setting, rather than as a failed handshake on every reconnect.
  */
-import { readFileSync } from 'node:fs';
-import { createSecureContext, type ConnectionOptions, type SecureContextOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
+import { checkCertificates, checkKeyPair, readPemFile, type Fail } from '../files/pem.js';
 import { KafkaConfigError } from './kafkaConfigError.js';
 
 /** PEM text, or the file that holds it. */
@@ -43,33 +43,23 @@ function givenParts(input: KafkaTlsInput | undefined): string[] {
   return PART_NAMES.filter((name) => input[name] !== undefined && input[name] !== '').map((name) => `tls.${name}`);
 }
 
+const failAs =
+  (key: string): Fail =>
+  (reason) => {
+    throw new KafkaConfigError(key, reason);
+  };
+
 /** The PEM text of one part, read from its file if it names one, and where it came from. */
-function loadPem(key: string, input: PemInput | undefined): { readonly text: string; readonly origin: string } | null {
+function loadPem(key: string, input: PemInput | undefined): { readonly pem: string; readonly origin: string } | null {
   if (input === undefined) return null;
   if (typeof input !== 'object' || input === null) throw new KafkaConfigError(key, `must be { file } or { pem }, got ${JSON.stringify(input)}`);
   if ('file' in input) {
     if (typeof input.file !== 'string' || input.file.trim() === '') throw new KafkaConfigError(key, `must name a file, got ${JSON.stringify(input.file)}`);
     const file = input.file.trim();
-    try {
-      return { text: readFileSync(file, 'utf8'), origin: file };
-    } catch (error) {
-      const { code, message } = error as NodeJS.ErrnoException;
-      throw new KafkaConfigError(key, `cannot read ${JSON.stringify(file)}: ${code ?? message}`);
-    }
+    return { pem: readPemFile(file, failAs(key)), origin: file };
   }
-  if ('pem' in input && typeof input.pem === 'string' && input.pem.trim() !== '') return { text: input.pem, origin: 'inline PEM' };
+  if ('pem' in input && typeof input.pem === 'string' && input.pem.trim() !== '') return { pem: input.pem, origin: 'inline PEM' };
   throw new KafkaConfigError(key, `must be { file } or { pem } with PEM text, got ${JSON.stringify(input)}`);
-}
-
-const CERTIFICATE = '-----BEGIN CERTIFICATE-----';
-
-/** Loads `options` into a TLS context as the socket will, so a bad part fails now, under its own name. */
-function checkLoads(key: string, origin: string, options: SecureContextOptions, what: string): void {
-  try {
-    createSecureContext(options);
-  } catch (error) {
-    throw new KafkaConfigError(key, `${origin}: ${what} (${(error as Error).message})`);
-  }
 }
 
 /**
@@ -97,24 +87,11 @@ export function resolveKafkaTls(ssl: boolean | KafkaTls | null | undefined, inpu
   const verifyServer = input?.verifyServer ?? true;
   if (typeof verifyServer !== 'boolean') throw new KafkaConfigError('tls.verifyServer', `must be true or false, got ${JSON.stringify(verifyServer)}`);
 
-  if (ca) {
-    // A file without a single certificate would otherwise trust nothing, silently.
-    if (!ca.text.includes(CERTIFICATE)) throw new KafkaConfigError('tls.ca', `${ca.origin}: holds no PEM certificate (${CERTIFICATE})`);
-    checkLoads('tls.ca', ca.origin, { ca: ca.text }, 'not a usable PEM certificate');
-  }
-  if (cert && key) {
-    if (!cert.text.includes(CERTIFICATE)) throw new KafkaConfigError('tls.cert', `${cert.origin}: holds no PEM certificate (${CERTIFICATE})`);
-    checkLoads('tls.cert', cert.origin, { cert: cert.text }, 'not a usable PEM certificate');
-    checkLoads(
-      'tls.key',
-      key.origin,
-      { cert: cert.text, key: key.text, ...(keyPassword === null ? {} : { passphrase: keyPassword }) },
-      `not the private key of ${cert.origin}, not PEM, or ${keyPassword === null ? 'encrypted (set tls.keyPassword)' : 'the password is wrong'}`,
-    );
-  }
+  if (ca) checkCertificates(ca.pem, ca.origin, failAs('tls.ca'));
+  if (cert && key) checkKeyPair(cert, key, keyPassword, { cert: failAs('tls.cert'), key: failAs('tls.key') }, 'encrypted (set tls.keyPassword)');
   return {
-    ca: ca?.text ?? null,
-    client: cert && key ? { cert: cert.text, key: key.text, keyPassword } : null,
+    ca: ca?.pem ?? null,
+    client: cert && key ? { cert: cert.pem, key: key.pem, keyPassword } : null,
     verifyServer,
     origins: { ca: ca?.origin ?? null, cert: cert?.origin ?? null, key: key?.origin ?? null },
   };

@@ -1,9 +1,15 @@
 /**
  * Building a `pg.Pool` from a connection URL or the usual PG* environment variables, with
  * errors that say which setting is wrong and never echo a password.
+ *
+ * TLS: in a URL, pg itself reads `sslmode`, `sslrootcert`, `sslcert` and `sslkey`. From the
+ * environment, PGSSLMODE with libpq's PGSSLROOTCERT (certificates to trust), PGSSLCERT and
+ * PGSSLKEY (a client certificate), whose files are read and checked here, at start.
  */
 import pg from 'pg';
 import type { Pool, PoolConfig } from 'pg';
+import type { ConnectionOptions } from 'node:tls';
+import { checkCertificates, checkKeyPair, readPemFile, type Fail } from '../files/pem.js';
 import { PostgresConfigError } from './errors.js';
 import { SELECT_ONE } from './sql.js';
 
@@ -91,14 +97,52 @@ function fromEnvironment(env: Readonly<Record<string, string | undefined>>): Poo
   const user = nonEmpty(env.PGUSER);
   const password = env.PGPASSWORD;
   const database = nonEmpty(env.PGDATABASE);
-  const sslmode = nonEmpty(env.PGSSLMODE);
   if (host !== undefined) config.host = host;
   if (port !== undefined) config.port = checkPort(port, 'PGPORT');
   if (user !== undefined) config.user = user;
   if (password !== undefined) config.password = password;
   if (database !== undefined) config.database = database;
-  if (sslmode !== undefined) config.ssl = sslFromMode(checkSslMode(sslmode, 'PGSSLMODE'));
+  const ssl = sslFromEnvironment(env);
+  if (ssl !== undefined) config.ssl = ssl;
   return config;
+}
+
+const TLS_FILE_VARIABLES = ['PGSSLROOTCERT', 'PGSSLCERT', 'PGSSLKEY'] as const;
+
+/** PGSSLMODE and the TLS files; undefined when none is set. */
+function sslFromEnvironment(env: Readonly<Record<string, string | undefined>>): PoolConfig['ssl'] | undefined {
+  const modeText = nonEmpty(env.PGSSLMODE);
+  const mode = modeText === undefined ? undefined : checkSslMode(modeText, 'PGSSLMODE');
+  const files = TLS_FILE_VARIABLES.filter((name) => nonEmpty(env[name]) !== undefined);
+  if (files.length === 0) return mode === undefined ? undefined : sslFromMode(mode);
+  const base = mode === undefined ? false : sslFromMode(mode);
+  if (base === false) {
+    throw new PostgresConfigError(
+      `${files.join(', ')} ${files.length === 1 ? 'is' : 'are'} set, but PGSSLMODE is ${mode ?? 'not set'}, so the connection would not use TLS: set PGSSLMODE to verify-full (or verify-ca, require)`,
+    );
+  }
+  const fail =
+    (name: string): Fail =>
+    (reason) => {
+      throw new PostgresConfigError(`${name}: ${reason}`);
+    };
+  const read = (name: (typeof TLS_FILE_VARIABLES)[number]) => {
+    const file = nonEmpty(env[name])?.trim();
+    return file === undefined ? null : { pem: readPemFile(file, fail(name)), origin: file };
+  };
+  const ca = read('PGSSLROOTCERT');
+  const cert = read('PGSSLCERT');
+  const key = read('PGSSLKEY');
+  if (cert && !key) throw new PostgresConfigError(`PGSSLCERT is set (${cert.origin}) but PGSSLKEY is not: a client certificate needs its private key`);
+  if (key && !cert) throw new PostgresConfigError(`PGSSLKEY is set (${key.origin}) but PGSSLCERT is not: a private key needs its client certificate`);
+  if (ca) checkCertificates(ca.pem, ca.origin, fail('PGSSLROOTCERT'));
+  if (cert && key) checkKeyPair(cert, key, null, { cert: fail('PGSSLCERT'), key: fail('PGSSLKEY') }, 'encrypted (pg reads no key password from the environment: decrypt the key, or use a URL with sslkey and sslpassword)');
+  const options: ConnectionOptions = { ...base };
+  // As libpq: with a root certificate, require checks the chain as verify-ca does.
+  if (ca && mode === 'require') Object.assign(options, VERIFY_CHAIN_ONLY);
+  if (ca) options.ca = ca.pem;
+  if (cert && key) Object.assign(options, { cert: cert.pem, key: key.pem });
+  return options;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -122,12 +166,15 @@ function checkSslMode(value: string, what: string): SslMode {
   return value as SslMode;
 }
 
+/** libpq's verify-ca: the server's certificate must chain to a trusted one; its host name is not checked. */
+const VERIFY_CHAIN_ONLY = { rejectUnauthorized: true, checkServerIdentity: () => undefined } as const;
+
 /**
  * libpq's modes on pg's options. pg cannot fall back from TLS to plain text, so `allow`
  * and `prefer` (libpq's default) connect without TLS, which is what they do against a
  * server without TLS; ask for `require` or stronger to insist on encryption.
  */
-function sslFromMode(mode: SslMode): PoolConfig['ssl'] {
+function sslFromMode(mode: SslMode): false | ConnectionOptions {
   switch (mode) {
     case 'disable':
     case 'allow':
@@ -137,6 +184,7 @@ function sslFromMode(mode: SslMode): PoolConfig['ssl'] {
     case 'no-verify':
       return { rejectUnauthorized: false };
     case 'verify-ca':
+      return { ...VERIFY_CHAIN_ONLY };
     case 'verify-full':
       return { rejectUnauthorized: true };
   }

@@ -19,8 +19,8 @@ import { describeKafkaConfig, kafkaConfigFromEnvironment, mergeKafkaInputs, reso
 import { kafkaTlsFiles, kafkaTlsOptions } from '../../adapters/kafka/kafkaTls.js';
 import { silentLogger } from '../../adapters/logging.js';
 
-/** The PEM fixtures live in the source tree (see test/kafka/tls/README.md); this file runs from dist/. */
-const FIXTURES = fileURLToPath(new URL('../../../test/kafka/tls/', import.meta.url));
+/** The PEM fixtures live in the source tree (see test/support/tls/README.md); this file runs from dist/. */
+const FIXTURES = fileURLToPath(new URL('../../../test/support/tls/', import.meta.url));
 const fixture = (name: string) => path.join(FIXTURES, name);
 const pem = (name: string) => readFileSync(fixture(name), 'utf8');
 const KEY_PASSWORD = 'key-Secret-42';
