@@ -2,10 +2,15 @@
  * Consumes the user's message source: parses each batch of raw records (in order, possibly off
  * the main thread) and reports it to the replicator; carries out pause, resume, offset commits
  * and the final close. Commits go out one at a time and only ever upwards.
+ *
+ * An off-thread parser answers later: the source may deliver faster than it parses, and what it
+ * delivered meanwhile is invisible to the replicator's backpressure (it has not reached the
+ * suffix). So the source is also paused while `maxRecordsInParse` records wait for the parser,
+ * and resumed once parsing catches up, unless the replicator wants it paused.
  */
 import { concatMap, from, map, mergeMap, of, type Subscription } from 'rxjs';
 import { fromCallback } from 'xstate';
-import type { SourceCommand, SourceReport } from '../machines/cohortReplicator.machine.js';
+import type { SourceCommand, SourceConsumerInput, SourceReport } from '../machines/cohortReplicator.machine.js';
 import type { MessageSource, RawRecord, Version } from '../machines/domain.js';
 import type { ParsedBatch } from '../machines/messages.js';
 
@@ -20,8 +25,49 @@ function* chunks<T>(items: readonly T[], size: number): Generator<readonly T[]> 
 }
 
 export function createSourceConsumer(source: MessageSource, parse: BatchParser) {
-  return fromCallback<SourceCommand, { readonly channelSize: number }>(({ sendBack, receive, input }) => {
+  return fromCallback<SourceCommand, SourceConsumerInput>(({ sendBack, receive, input }) => {
     let subscription: Subscription | null = null;
+    /** Records handed to an asynchronous parser and not yet reported. */
+    let inParse = 0;
+    let pausedByReplicator = false;
+    let pausedForParser = false;
+    const applyPause = (wasPaused: boolean) => {
+      const paused = pausedByReplicator || pausedForParser;
+      if (paused && !wasPaused) source.pause();
+      else if (!paused && wasPaused) source.resume();
+    };
+    const parseInOrder = (records: readonly RawRecord[]): ParsedBatch | Promise<ParsedBatch> => {
+      const parsed = parse(records);
+      if (!(parsed instanceof Promise)) return parsed;
+      inParse += records.length;
+      if (!pausedForParser && inParse >= input.maxRecordsInParse) {
+        const wasPaused = pausedByReplicator;
+        pausedForParser = true;
+        applyPause(wasPaused);
+      }
+      const settled = () => {
+        inParse -= records.length;
+        // Resume at half, so a parser at its limit does not pause and resume the source per batch.
+        if (pausedForParser && inParse <= input.maxRecordsInParse / 2) {
+          pausedForParser = false;
+          applyPause(true);
+        }
+      };
+      const tracked = parsed.then(
+        (batch) => {
+          settled();
+          return batch;
+        },
+        (error: unknown) => {
+          settled();
+          throw error;
+        },
+      );
+      // The pipeline takes the error when it gets to this batch; after a stop nobody does, and a
+      // batch still waiting then must not count as an unhandled rejection.
+      tracked.catch(() => undefined);
+      return tracked;
+    };
     let committed: Version | null = null;
     let commits: Promise<void> = Promise.resolve();
     /** The last commit asked for: while one commit hangs (a broker outage), those queued behind it collapse into the newest. */
@@ -54,7 +100,7 @@ export function createSourceConsumer(source: MessageSource, parse: BatchParser) 
               // Parsing starts as each batch arrives (an off-thread parser overlaps with the pipeline);
               // delivery keeps batch order. A synchronous parser delivers synchronously, so a pause
               // takes effect before the next batch is read.
-              map((records) => parse(records)),
+              map(parseInOrder),
               concatMap((parsed) => (parsed instanceof Promise ? from(parsed) : of(parsed))),
             )
             .subscribe({
@@ -63,12 +109,18 @@ export function createSourceConsumer(source: MessageSource, parse: BatchParser) 
               complete: () => report({ type: 'SOURCE.ENDED' }),
             });
           return;
-        case 'PAUSE':
-          source.pause();
+        case 'PAUSE': {
+          const wasPaused = pausedByReplicator || pausedForParser;
+          pausedByReplicator = true;
+          applyPause(wasPaused);
           return;
-        case 'RESUME':
-          source.resume();
+        }
+        case 'RESUME': {
+          const wasPaused = pausedByReplicator || pausedForParser;
+          pausedByReplicator = false;
+          applyPause(wasPaused);
           return;
+        }
         case 'THROTTLE':
           source.throttle?.(command.delayMs);
           return;

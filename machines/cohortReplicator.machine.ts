@@ -76,7 +76,18 @@ export interface CohortReplicatorOutput {
 }
 
 /** Stand-in until the composition root provides the real consumer of the user's source. */
-const sourceConsumerPlaceholder = fromCallback<SourceCommand, { readonly channelSize: number }>(() => {
+/** What the source consumer is started with. */
+export interface SourceConsumerInput {
+  /** Most records per batch handed to the replicator service. */
+  readonly channelSize: number;
+  /**
+   * Most records an asynchronous (off-thread) parser may hold at once; beyond it the source is
+   * paused until parsing catches up, so what waits to be parsed is bounded like the suffix.
+   */
+  readonly maxRecordsInParse: number;
+}
+
+const sourceConsumerPlaceholder = fromCallback<SourceCommand, SourceConsumerInput>(() => {
   throw new Error('cohort replicator: the sourceConsumer actor was not provided');
 });
 
@@ -172,7 +183,7 @@ export const cohortReplicatorMachine = setup({
       onDone: { target: '.closing', actions: 'recordQueueOutcome' },
     },
     { id: 'replicator', src: 'replicatorService', input: ({ context }) => ({ config: context.config }) },
-    { id: 'source', src: 'sourceConsumer', input: ({ context }) => ({ channelSize: context.config.channelSize }) },
+    { id: 'source', src: 'sourceConsumer', input: ({ context }): SourceConsumerInput => ({ channelSize: context.config.channelSize, maxRecordsInParse: context.config.suffixCapacity }) },
   ],
   on: {
     'REPLICATOR.STATEMAPS': { actions: 'forwardStatemaps' },
