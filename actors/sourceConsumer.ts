@@ -31,27 +31,23 @@ export function createSourceConsumer(source: MessageSource, parse: BatchParser) 
     let inParse = 0;
     let pausedByReplicator = false;
     let pausedForParser = false;
-    const applyPause = (wasPaused: boolean) => {
-      const paused = pausedByReplicator || pausedForParser;
-      if (paused && !wasPaused) source.pause();
-      else if (!paused && wasPaused) source.resume();
+    /** Applies `change` to the two reasons to pause; tells the source only when the outcome flips. */
+    const setPaused = (change: () => void) => {
+      const was = pausedByReplicator || pausedForParser;
+      change();
+      const now = pausedByReplicator || pausedForParser;
+      if (now && !was) source.pause();
+      else if (!now && was) source.resume();
     };
     const parseInOrder = (records: readonly RawRecord[]): ParsedBatch | Promise<ParsedBatch> => {
       const parsed = parse(records);
       if (!(parsed instanceof Promise)) return parsed;
       inParse += records.length;
-      if (!pausedForParser && inParse >= input.maxRecordsInParse) {
-        const wasPaused = pausedByReplicator;
-        pausedForParser = true;
-        applyPause(wasPaused);
-      }
+      if (!pausedForParser && inParse >= input.maxRecordsInParse) setPaused(() => (pausedForParser = true));
       const settled = () => {
         inParse -= records.length;
         // Resume at half, so a parser at its limit does not pause and resume the source per batch.
-        if (pausedForParser && inParse <= input.maxRecordsInParse / 2) {
-          pausedForParser = false;
-          applyPause(true);
-        }
+        if (pausedForParser && inParse <= input.maxRecordsInParse / 2) setPaused(() => (pausedForParser = false));
       };
       const tracked = parsed.then(
         (batch) => {
@@ -109,18 +105,12 @@ export function createSourceConsumer(source: MessageSource, parse: BatchParser) 
               complete: () => report({ type: 'SOURCE.ENDED' }),
             });
           return;
-        case 'PAUSE': {
-          const wasPaused = pausedByReplicator || pausedForParser;
-          pausedByReplicator = true;
-          applyPause(wasPaused);
+        case 'PAUSE':
+          setPaused(() => (pausedByReplicator = true));
           return;
-        }
-        case 'RESUME': {
-          const wasPaused = pausedByReplicator || pausedForParser;
-          pausedByReplicator = false;
-          applyPause(wasPaused);
+        case 'RESUME':
+          setPaused(() => (pausedByReplicator = false));
           return;
-        }
         case 'THROTTLE':
           source.throttle?.(command.delayMs);
           return;
