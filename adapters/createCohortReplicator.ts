@@ -12,7 +12,7 @@ import { createSourceConsumer, type BatchParser } from '../actors/sourceConsumer
 import { createWriteSnapshot } from '../actors/writeSnapshot.js';
 import { cohortReplicatorMachine } from '../machines/cohortReplicator.machine.js';
 import { ConfigError, resolveConfig, type ReplicatorConfig, type ReplicatorConfigInput } from '../machines/config.js';
-import type { Installer, MessageSource, RawRecord, SnapshotStore } from '../machines/domain.js';
+import type { Installer, MessageSource, SnapshotStore } from '../machines/domain.js';
 import type { RejectedRecord } from '../machines/messages.js';
 import { describe } from '../machines/errors.js';
 import { installerMachine } from '../machines/installer.machine.js';
@@ -122,16 +122,9 @@ export function createCohortReplicator(options: CreateCohortReplicatorOptions): 
   if (options.parseOnWorkerThread && options.parse) throw new TypeError('createCohortReplicator: "parseOnWorkerThread" and "parse" cannot both be given');
   const observability = prepareObservability(options, config, options.logger ?? createDefaultLogger());
   const worker = options.parseOnWorkerThread ? createWorkerParser() : null;
-  // A batch still being parsed when the replicator stops rejects once the worker closes; nobody
-  // waits for it then, so it must not count as an unhandled rejection.
-  const parse = worker
-    ? (records: readonly RawRecord[]) => {
-        const parsed = worker.parse(records);
-        parsed.catch(() => undefined);
-        return parsed;
-      }
-    : undefined;
-  const machine = provideCohortReplicator({ ...options, logger: observability.logger, ...(parse ? { parse } : {}) });
+  // A batch still being parsed when the replicator stops rejects once the worker closes; the
+  // source consumer keeps that from counting as an unhandled rejection, for any asynchronous parser.
+  const machine = provideCohortReplicator({ ...options, logger: observability.logger, ...(worker ? { parse: worker.parse } : {}) });
   const actor = createActor(machine, { input: { config }, ...(observability.inspect ? { inspect: observability.inspect } : {}) });
   if (worker) {
     const close = () => void worker.close();
