@@ -72,6 +72,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   let paused = false;
   let closing = false;
   let endOffset: Version | null = null;
+  /** The latest commit sent to the group, settled or not: the next one waits for it. */
+  let commits: Promise<void> = Promise.resolve();
 
   const lose = (reason: string) => {
     if (owner === null) return;
@@ -212,10 +214,19 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       return turn?.lastDelivered ?? null;
     },
     endOffset: () => endOffset,
-    async commit(version: Version) {
-      if (owner === null) throw new Error(`cannot commit offset ${version + 1} of ${topic}: this member does not own the partition`);
-      // Kafka's convention: the committed offset is the next one to read.
-      await consumer.commitOffsets([{ topic, partition: owner.partition, offset: String(version + 1) }]);
+    commit(version: Version) {
+      const refuse = () => new Error(`cannot commit offset ${version + 1} of ${topic}: this member does not own the partition`);
+      if (owner === null) return Promise.reject(refuse());
+      // kafkajs retries a failed commit with the group generation current at each attempt, so a
+      // commit of an earlier turn still retrying after a rejoin would land with the new
+      // generation, after (and below) this turn's: commits go out one at a time, across turns.
+      const sent = commits.then(() => {
+        if (owner === null) throw refuse();
+        // Kafka's convention: the committed offset is the next one to read.
+        return consumer.commitOffsets([{ topic, partition: owner.partition, offset: String(version + 1) }]);
+      });
+      commits = sent.catch(() => undefined);
+      return sent;
     },
     pause() {
       if (paused) return;
