@@ -13,8 +13,13 @@
  * JSON, no usable offset, bad headers, bad value) becomes a {@link LogReject} carrying its line
  * number, so the caller can write a rejects file (see {@link writeRejects}) and go on. Blank
  * lines are skipped. Every valid line becomes a `RawRecord` whose `origin` is `<file>:<line>`.
+ *
+ * A gzip-compressed file (`kcat ... | gzip > log.ndjson.gz`) is recognised by its first two
+ * bytes, whatever its name, and read decompressed; line numbers count decompressed lines.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
@@ -247,15 +252,52 @@ export function parseNdjsonText(text: string, originName: string): LogLine[] {
   return out;
 }
 
+/** The two bytes every gzip stream starts with (RFC 1952). */
+const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
+
+async function isGzipFile(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(GZIP_MAGIC.length);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return bytesRead === head.length && head.equals(GZIP_MAGIC);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The file's bytes, decompressed when it is gzip. */
+async function* fileBytes(path: string, highWaterMark: number): AsyncGenerator<Buffer, void, undefined> {
+  const gzip = await isGzipFile(path);
+  const file = createReadStream(path, { highWaterMark });
+  if (!gzip) {
+    try {
+      yield* file as AsyncIterable<Buffer>;
+    } finally {
+      file.destroy();
+    }
+    return;
+  }
+  const gunzip = createGunzip({ chunkSize: highWaterMark });
+  file.on('error', (error) => gunzip.destroy(error));
+  file.pipe(gunzip);
+  try {
+    yield* gunzip as AsyncIterable<Buffer>;
+  } catch (error) {
+    // zlib's own codes (Z_DATA_ERROR, Z_BUF_ERROR): corrupt, or cut short (a dump that was interrupted).
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code?.startsWith('Z_')) throw new Error(`${path}: the gzip data is corrupt or cut short (${(error as Error).message})`, { cause: error });
+    throw error;
+  } finally {
+    file.destroy();
+    gunzip.destroy();
+  }
+}
+
 /** Reads a log file chunk by chunk, one array of lines per chunk read (few async steps per record). */
 export async function* readNdjsonLogChunks(path: string, options: ReadNdjsonOptions = {}): AsyncGenerator<LogLine[], void, undefined> {
-  const stream = createReadStream(path, { highWaterMark: options.highWaterMark ?? 64 * 1024 });
-  try {
-    for await (const lines of parseNdjsonChunks(stream as AsyncIterable<Buffer>, options.originName ?? path)) {
-      if (lines.length > 0) yield lines;
-    }
-  } finally {
-    stream.destroy();
+  for await (const lines of parseNdjsonChunks(fileBytes(path, options.highWaterMark ?? 64 * 1024), options.originName ?? path)) {
+    if (lines.length > 0) yield lines;
   }
 }
 

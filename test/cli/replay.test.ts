@@ -6,11 +6,14 @@
  *   replay's balances, the snapshot at the last version, and a second run is a no-op;
  * - malformed lines are reported with their line number / offset, written to
  *   `<input>.rejects.ndjson`, and every valid record is still installed;
+ * - a gzip-compressed dump replays like the plain one; one cut short ends with an error
+ *   naming the file, and the whole dump then completes the database, each version once;
  * - an install that keeps failing ends the command with an error naming the version.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import type { NdjsonFormat } from '../../adapters/files/ndjsonLog.js';
 import { describeRun, makeTempDir, nonLogLines, runCli } from '../support/cli.js';
@@ -141,6 +144,31 @@ test('malformed lines are reported with line and offset, written to <input>.reje
   for (const line of [1, 2, 3, at(bad.notJson), at(bad.truncated), text.length]) {
     assert.ok(warnings.some((warning) => warning.includes(`${file}:${line}`)), `a warning names ${file}:${line}\n${warnings.join('\n')}`);
   }
+});
+
+test('a kcat dump cut short inside its gzip fails naming the file; the whole gzip dump then brings the database to the serial end state, each version once', async () => {
+  const plain = await writeLog(path.join(temp.dir, 'to-gzip.ndjson'), LOG, 'kcat');
+  const compressed = gzipSync(await readFile(plain));
+  const installer = await writeInstaller(temp.dir, 'esm-named', 'gzip-install');
+  const db = await pg.freshDatabase();
+  await prepareBank(db.pool, LOG);
+
+  const cut = path.join(temp.dir, 'cut.ndjson.gz');
+  await writeFile(cut, compressed.subarray(0, Math.floor(compressed.length * 0.6)));
+  const cutRun = await runCli(['replay', '--file', cut, '--installer', installer, '--database-url', db.url]);
+  assert.equal(cutRun.code, 1, describeRun(cutRun));
+  const [message, ...more] = nonLogLines(cutRun.stderr);
+  assert.deepEqual(more, [], describeRun(cutRun));
+  assert.ok(message?.startsWith(`talos-replicator: replay of ${cut} stopped: the message source failed: ${cut}: the gzip data is corrupt or cut short (`), describeRun(cutRun));
+  assert.ok(((await persistedSnapshot(db.pool)) ?? 0) < facts.lastCandidate, 'the snapshot does not claim the part that was cut off');
+
+  const whole = path.join(temp.dir, 'dump.ndjson.gz');
+  await writeFile(whole, compressed);
+  const run = await runCli(['replay', '--file', whole, '--installer', installer, '--database-url', db.url]);
+  assert.equal(run.code, 0, describeRun(run));
+  assert.deepEqual(await bankMismatches(db.pool, facts.expected), []);
+  assert.deepEqual(await auditedVersions(db.pool), facts.installedVersions, 'every version installed exactly once over both runs');
+  assert.equal(await persistedSnapshot(db.pool), facts.lastCandidate);
 });
 
 test('an install that keeps failing ends the replay with an error naming the version, after --max-install-attempts', async () => {

@@ -2,6 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
@@ -206,6 +207,39 @@ describe('NDJSON certification logs', () => {
     assert.deepEqual(firstTwo.flat().map((r) => r.offset), Array.from({ length: 20 }, (_, i) => i + 1));
     await assert.rejects(firstValueFrom(ndjsonLogBatches(join(dir, 'missing.ndjson'))), /ENOENT/);
     assert.throws(() => ndjsonLogBatches(path, { batchSize: 0 }), RangeError);
+  });
+
+  test('a gzip file, whatever its name and however many gzip members, reads as the text it holds', async () => {
+    const plain = join(dir, 'to-compress.ndjson');
+    const original = [...generateCertificationLog({ transactions: 300, seed: 8 })];
+    await writeNdjsonLog(plain, original);
+    const text = await readFile(plain);
+    const half = text.indexOf('\n', text.length >> 1) + 1;
+    // Two members, as `gzip -c a >> log; gzip -c b >> log` makes; and no .gz in the name.
+    const path = join(dir, 'compressed.log');
+    await writeFile(path, Buffer.concat([gzipSync(text.subarray(0, half)), gzipSync(text.subarray(half))]));
+    const back = await readAll(path, 512);
+    assert.deepEqual(back.rejects, []);
+    assert.deepEqual(back.records.map(strip), original.map(strip));
+    back.records.forEach((r, i) => assert.equal(r.origin, `${path}:${i + 1}`));
+  });
+
+  test('a gzip file cut short gives every complete line before the cut, then an error naming the file', async () => {
+    const original = [...generateCertificationLog({ transactions: 300, seed: 9 })];
+    const plain = join(dir, 'to-cut.ndjson');
+    await writeNdjsonLog(plain, original);
+    const compressed = gzipSync(await readFile(plain));
+    const path = join(dir, 'cut.ndjson.gz');
+    await writeFile(path, compressed.subarray(0, compressed.length >> 1));
+    const seen: RawRecord[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const item of readNdjsonLog(path)) if (item.kind === 'record') seen.push(item.record);
+      })(),
+      (error: Error) => error.message.startsWith(`${path}: the gzip data is corrupt or cut short (`),
+    );
+    assert.ok(seen.length > 0 && seen.length < original.length, `${seen.length} of ${original.length} records before the cut`);
+    assert.deepEqual(seen.map(strip), original.slice(0, seen.length).map(strip));
   });
 
   test('big offsets survive as strings of digits; header values of undefined round-trip as null', () => {
