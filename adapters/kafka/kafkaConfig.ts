@@ -4,7 +4,7 @@
  * Secrets are kept out of `describeKafkaConfig`, the only form that is ever logged.
  */
 import { KafkaConfigError } from './kafkaConfigError.js';
-import { describeKafkaTls, kafkaTlsEnvironment, kafkaTlsFromEnvironment, mergeKafkaTls, resolveKafkaTls, type KafkaTls, type KafkaTlsInput } from './kafkaTls.js';
+import { describeKafkaTls, kafkaTlsEnvironment, kafkaTlsFromEnvironment, resolveKafkaTls, type KafkaTls, type KafkaTlsInput } from './kafkaTls.js';
 
 export { KafkaConfigError } from './kafkaConfigError.js';
 
@@ -196,13 +196,23 @@ export function saslParts(parts: Partial<KafkaSasl>): Partial<KafkaSasl> | undef
   return Object.keys(given).length > 0 ? given : undefined;
 }
 
-/** Flags over environment: every key a flag sets replaces the environment's, and so does every SASL part. */
+/** `base` with every key that `top` sets (to anything but undefined) taken from `top`. */
+function overlay<T extends object>(base: T, top: T): T {
+  const merged: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+  for (const [key, value] of Object.entries(top)) if (value !== undefined) merged[key] = value;
+  return merged as T;
+}
+
+/**
+ * Flags over environment: every key a flag sets replaces the environment's, and so does every
+ * SASL and TLS part (a flag's certificate file keeps the environment's CA).
+ */
 export function mergeKafkaInputs(environment: KafkaConfigInput, flags: KafkaConfigInput): KafkaConfigInput {
-  const merged: Record<string, unknown> = { ...environment };
-  for (const [key, value] of Object.entries(flags)) if (value !== undefined) merged[key] = value;
-  if (environment.sasl && flags.sasl) merged.sasl = { ...environment.sasl, ...saslParts(flags.sasl) };
-  merged.tls = mergeKafkaTls(environment.tls, flags.tls);
-  return merged as KafkaConfigInput;
+  return {
+    ...overlay(environment, flags),
+    ...(environment.sasl && flags.sasl ? { sasl: { ...environment.sasl, ...saslParts(flags.sasl) } } : {}),
+    ...(environment.tls && flags.tls ? { tls: overlay(environment.tls, flags.tls) } : {}),
+  };
 }
 
 /** The config as it may be logged: the SASL password, key password and PEM text never appear. */

@@ -133,14 +133,6 @@ export function kafkaTlsFromEnvironment(env: NodeJS.ProcessEnv): KafkaTlsInput |
   return { ...files, keyPassword };
 }
 
-/** Flags over environment, part by part (a flag's certificate file keeps the environment's CA). */
-export function mergeKafkaTls(environment: KafkaTlsInput | undefined, flags: KafkaTlsInput | undefined): KafkaTlsInput | undefined {
-  if (!environment || !flags) return flags ?? environment;
-  const merged: Record<string, unknown> = { ...environment };
-  for (const [part, value] of Object.entries(flags)) if (value !== undefined) merged[part] = value;
-  return merged as KafkaTlsInput;
-}
-
 /** The TLS settings as they may be logged: file names, never PEM text or the key password. */
 export function describeKafkaTls(tls: KafkaTls | null): false | Record<string, unknown> {
   if (tls === null) return false;
