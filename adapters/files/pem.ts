@@ -30,9 +30,13 @@ function checkLoads(options: SecureContextOptions, origin: string, what: string,
   }
 }
 
+function checkHoldsCertificate(pem: string, origin: string, fail: Fail): void {
+  if (!pem.includes(CERTIFICATE)) fail(`${origin}: holds no PEM certificate (${CERTIFICATE})`);
+}
+
 /** Certificates to trust: at least one PEM certificate, all loadable (otherwise nothing would be trusted, silently). */
 export function checkCertificates(pem: string, origin: string, fail: Fail): void {
-  if (!pem.includes(CERTIFICATE)) fail(`${origin}: holds no PEM certificate (${CERTIFICATE})`);
+  checkHoldsCertificate(pem, origin, fail);
   checkLoads({ ca: pem }, origin, 'not a usable PEM certificate', fail);
 }
 
@@ -48,7 +52,7 @@ export function checkKeyPair(
   fails: { readonly cert: Fail; readonly key: Fail },
   encryptedHint = 'encrypted',
 ): void {
-  if (!cert.pem.includes(CERTIFICATE)) fails.cert(`${cert.origin}: holds no PEM certificate (${CERTIFICATE})`);
+  checkHoldsCertificate(cert.pem, cert.origin, fails.cert);
   checkLoads({ cert: cert.pem }, cert.origin, 'not a usable PEM certificate', fails.cert);
   checkLoads(
     { cert: cert.pem, key: key.pem, ...(passphrase === null ? {} : { passphrase }) },
