@@ -75,7 +75,6 @@ export interface CohortReplicatorOutput {
   readonly error: Error | null;
 }
 
-/** Stand-in until the composition root provides the real consumer of the user's source. */
 /** What the source consumer is started with. */
 export interface SourceConsumerInput {
   /** Most records per batch handed to the replicator service. */
@@ -87,6 +86,7 @@ export interface SourceConsumerInput {
   readonly maxRecordsInParse: number;
 }
 
+/** Stand-in until the composition root provides the real consumer of the user's source. */
 const sourceConsumerPlaceholder = fromCallback<SourceCommand, SourceConsumerInput>(() => {
   throw new Error('cohort replicator: the sourceConsumer actor was not provided');
 });
