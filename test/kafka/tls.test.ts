@@ -8,22 +8,16 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createServer, type TLSSocket } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { createKafkaClient } from '../../adapters/kafka/kafkaClient.js';
 import { describeKafkaConfig, kafkaConfigFromEnvironment, mergeKafkaInputs, resolveKafkaConfig, KafkaConfigError, type KafkaConfigInput } from '../../adapters/kafka/kafkaConfig.js';
 import { kafkaTlsFiles, kafkaTlsOptions } from '../../adapters/kafka/kafkaTls.js';
 import { silentLogger } from '../../adapters/logging.js';
+import { fixture, KEY_PASSWORD, pem } from '../support/tlsFixtures.js';
 
-/** The PEM fixtures live in the source tree (see test/support/tls/README.md); this file runs from dist/. */
-const FIXTURES = fileURLToPath(new URL('../../../test/support/tls/', import.meta.url));
-const fixture = (name: string) => path.join(FIXTURES, name);
-const pem = (name: string) => readFileSync(fixture(name), 'utf8');
-const KEY_PASSWORD = 'key-Secret-42';
 
 const BASE: KafkaConfigInput = { brokers: ['127.0.0.1:9093'], topic: 'certification', groupId: 'cohort' };
 

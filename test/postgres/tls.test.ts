@@ -9,17 +9,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import path from 'node:path';
 import { TLSSocket } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { createPostgresPool, resolvePostgresConfig, verifyPostgresConnection } from '../../adapters/postgres/connection.js';
 import { PostgresConfigError } from '../../adapters/postgres/errors.js';
+import { fixture, pem } from '../support/tlsFixtures.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../test/support/tls/', import.meta.url));
-const fixture = (name: string) => path.join(FIXTURES, name);
-const pem = (name: string) => readFileSync(fixture(name), 'utf8');
 
 const BASE = { PGUSER: 'replicator', PGDATABASE: 'cohort' };
 
