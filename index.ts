@@ -17,7 +17,7 @@ export { snapshotPersisterMachine } from './machines/snapshotPersister.machine.j
 export { createFileSource, type FileSource } from './adapters/files/fileSource.js';
 export { createKafkaReplicator, provideKafkaReplicator, type CreateKafkaReplicatorOptions, type KafkaReplicator, type KafkaReplicatorActor } from './adapters/kafka/createKafkaReplicator.js';
 export { createKafkaSource, type KafkaSource, type KafkaSourceOptions } from './adapters/kafka/kafkaSource.js';
-export { resolveKafkaConfig, defaultKafkaConfig, kafkaEnvironment, type KafkaConfig, type KafkaConfigInput } from './adapters/kafka/kafkaConfig.js';
+export { resolveKafkaConfig, defaultKafkaConfig, kafkaEnvironment, type KafkaConfig, type KafkaConfigInput, type KafkaSasl, type KafkaSaslInput, type OAuthBearerProvider, type OAuthBearerToken } from './adapters/kafka/kafkaConfig.js';
 export type { KafkaTls, KafkaTlsInput, PemInput } from './adapters/kafka/kafkaTls.js';
 export { DEAD_LETTER_HEADERS } from './adapters/kafka/deadLetter.js';
 export { failoverMachine, type FailoverOutput } from './machines/failover.machine.js';

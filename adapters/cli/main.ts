@@ -9,7 +9,7 @@ import { CliError, formatCliError } from './cliError.js';
 import { formatDemoSummary, runDemo } from './demo.js';
 import { addObservabilityOptions, commandObservability, type ObservabilityFlags } from './observabilityOptions.js';
 import { DEFAULT_MAX_INSTALL_ATTEMPTS, formatReplaySummary, runReplay } from './replay.js';
-import { saslParts, type SaslMechanism } from '../kafka/kafkaConfig.js';
+import { saslParts } from '../kafka/kafkaConfig.js';
 import { kafkaTlsFiles } from '../kafka/kafkaTls.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, formatRunSummary, runKafkaReplicator } from './run.js';
 
@@ -84,6 +84,7 @@ interface RunFlags {
   saslUsername?: string;
   saslPassword?: string;
   saslMechanism?: string;
+  saslOauthbearerProvider?: string;
   ssl?: boolean;
   sslCa?: string;
   sslCert?: string;
@@ -110,7 +111,8 @@ const run = program
   .option('--dead-letter-topic <name>', 'copy malformed records there, with the reason in a header (env KAFKA_DEAD_LETTER_TOPIC)')
   .option('--sasl-username <user>', 'SASL user name (env KAFKA_SASL_USERNAME)')
   .option('--sasl-password <password>', 'SASL password (env KAFKA_SASL_PASSWORD; never logged)')
-  .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256 or scram-sha-512 (env KAFKA_SASL_MECHANISM, default plain)')
+  .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256, scram-sha-512 or oauthbearer (env KAFKA_SASL_MECHANISM, default plain, or oauthbearer with a token provider)')
+  .option('--sasl-oauthbearer-provider <module>', 'SASL OAUTHBEARER: ES or CommonJS module exporting oauthBearerProvider(), resolving to { value: token } (env KAFKA_SASL_OAUTHBEARER_PROVIDER)')
   .option('--ssl', 'connect to the brokers with TLS (env KAFKA_SSL)')
   .option('--ssl-ca <file>', "PEM certificates to trust instead of Node's bundled CAs; implies --ssl (env KAFKA_SSL_CA_FILE)")
   .option('--ssl-cert <file>', 'PEM client certificate for brokers that require mutual TLS, with --ssl-key; implies --ssl (env KAFKA_SSL_CERT_FILE)')
@@ -125,7 +127,12 @@ addObservabilityOptions(run)
     exitWhenDone = true;
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
     // Only the parts given as flags: the environment supplies the rest (see mergeKafkaInputs).
-    const sasl = saslParts({ mechanism: flags.saslMechanism as SaslMechanism | undefined, username: flags.saslUsername, password: flags.saslPassword });
+    const sasl = saslParts({
+      mechanism: flags.saslMechanism,
+      username: flags.saslUsername,
+      password: flags.saslPassword,
+      oauthBearerProviderModule: flags.saslOauthbearerProvider,
+    });
     const output = await runKafkaReplicator({
       kafka: {
         brokers: flags.brokers?.split(','),

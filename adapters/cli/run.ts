@@ -13,6 +13,7 @@ import { createPostgresSnapshotStore, createTransactionalInstaller } from '../po
 import { CliError } from './cliError.js';
 import { openDatabase, type CommandDatabase } from './database.js';
 import { loadInstallerModule } from './loadInstallerModule.js';
+import { loadOAuthBearerProviderModule } from './loadOAuthBearerProvider.js';
 import { observeCommand, replicatorObservabilityOptions, statsConfig, type CommandObservability } from './observabilityOptions.js';
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -38,7 +39,7 @@ export interface RunOptions {
 export async function runKafkaReplicator(options: RunOptions): Promise<FailoverOutput> {
   const { logger } = options;
   // Settings first: a bad one is reported before the database is opened or started.
-  const kafka = resolveKafkaConfig(mergeKafkaInputs(kafkaConfigFromEnvironment(), options.kafka));
+  const kafka = resolveKafkaConfig(await loadOAuthBearerProviderModule(mergeKafkaInputs(kafkaConfigFromEnvironment(), options.kafka)));
   const signals = options.signals ?? ['SIGTERM', 'SIGINT'];
   // A stop asked for while starting (an embedded Postgres takes a second or two) is carried out
   // once the replicator runs, so nothing started is left behind by a signal's default exit.

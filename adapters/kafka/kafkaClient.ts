@@ -3,9 +3,9 @@
  * own logs routed to the replicator's logger and retries that never give up: a broker outage
  * is waited out with exponential backoff and jitter (kafkajs' retry module), never a crash.
  */
-import { Kafka, logLevel, PartitionAssigners, Partitioners, type Consumer, type logCreator, type Producer } from 'kafkajs';
+import { Kafka, logLevel, PartitionAssigners, Partitioners, type Consumer, type logCreator, type Producer, type SASLOptions } from 'kafkajs';
 import type { Logger } from '../logging.js';
-import type { KafkaConfig } from './kafkaConfig.js';
+import type { KafkaConfig, KafkaSasl, OAuthBearerProvider } from './kafkaConfig.js';
 import { kafkaTlsOptions } from './kafkaTls.js';
 import { singleOwnerAssigner } from './singleOwnerAssigner.js';
 
@@ -28,13 +28,39 @@ export function createKafkaClient(config: KafkaConfig, logger: Logger): Kafka {
     clientId: config.clientId,
     brokers: [...config.brokers],
     ssl: config.ssl === null ? false : kafkaTlsOptions(config.ssl),
-    ...(config.sasl ? { sasl: { mechanism: config.sasl.mechanism, username: config.sasl.username, password: config.sasl.password } as never } : {}),
+    ...(config.sasl ? { sasl: kafkajsSasl(config.sasl) } : {}),
     connectionTimeout: config.connectionTimeoutMs,
     requestTimeout: config.requestTimeoutMs,
     retry: { initialRetryTime: config.initialRetryTimeMs, maxRetryTime: config.maxRetryTimeMs, retries: 8, factor: 0.2, multiplier: 2 },
     logLevel: logLevel.INFO,
     logCreator: kafkaLogCreator(logger),
   });
+}
+
+function kafkajsSasl(sasl: KafkaSasl): SASLOptions {
+  if (sasl.mechanism === 'oauthbearer') return { mechanism: 'oauthbearer', oauthBearerProvider: checkedTokens(sasl.oauthBearerProvider) };
+  return { mechanism: sasl.mechanism, username: sasl.username, password: sasl.password } as SASLOptions;
+}
+
+/**
+ * kafkajs sends whatever the provider returns; a provider that returns nothing useful (a bare
+ * string, an empty token) would only show up as the broker's refusal. Say what was wrong instead.
+ */
+function checkedTokens(provider: OAuthBearerProvider): OAuthBearerProvider {
+  return async () => {
+    let token: unknown;
+    try {
+      token = await provider();
+    } catch (error) {
+      throw new Error(`the OAuth bearer token provider failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    const value = (token as { value?: unknown } | null | undefined)?.value;
+    if (typeof value !== 'string' || value === '') {
+      const got = typeof token === 'string' ? 'a string (return { value: token } instead)' : token === null || typeof token !== 'object' ? String(token) : `an object whose value is ${JSON.stringify(value)}`;
+      throw new Error(`the OAuth bearer token provider must return { value: "<token>" }, got ${got}`);
+    }
+    return token as Awaited<ReturnType<OAuthBearerProvider>>;
+  };
 }
 
 export interface KafkaConsumerOptions {

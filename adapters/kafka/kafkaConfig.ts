@@ -8,12 +8,42 @@ import { describeKafkaTls, kafkaTlsEnvironment, kafkaTlsFromEnvironment, resolve
 
 export { KafkaConfigError } from './kafkaConfigError.js';
 
-export type SaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+/** The mechanisms that authenticate with a user name and a password. */
+export type PasswordSaslMechanism = 'plain' | 'scram-sha-256' | 'scram-sha-512';
+export type SaslMechanism = PasswordSaslMechanism | 'oauthbearer';
 
-export interface KafkaSasl {
-  readonly mechanism: SaslMechanism;
-  readonly username: string;
-  readonly password: string;
+/**
+ * What an OAUTHBEARER token provider returns (kafkajs' shape): the token, and optional SASL
+ * extensions (Confluent Cloud's `logicalCluster` and `identityPoolId`, for instance).
+ */
+export interface OAuthBearerToken {
+  readonly value: string;
+  readonly extensions?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Called by kafkajs at every (re)authentication of every broker connection, so it should cache
+ * the token and fetch a new one shortly before it expires (as AWS's `aws-msk-iam-sasl-signer-js`
+ * or an OAuth client-credentials call would).
+ */
+export type OAuthBearerProvider = () => Promise<OAuthBearerToken>;
+
+export type KafkaSasl =
+  | { readonly mechanism: PasswordSaslMechanism; readonly username: string; readonly password: string }
+  | { readonly mechanism: 'oauthbearer'; readonly oauthBearerProvider: OAuthBearerProvider };
+
+/**
+ * SASL as given, possibly in parts from different places (flags, environment). SASL is on when
+ * any part is given: OAUTHBEARER when a provider is (and no mechanism says otherwise), else PLAIN.
+ * `oauthBearerProviderModule` is the command line's form of the provider (a module path), which
+ * `loadOAuthBearerProviderModule` turns into `oauthBearerProvider` before the config is resolved.
+ */
+export interface KafkaSaslInput {
+  readonly mechanism?: string | undefined;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  readonly oauthBearerProvider?: OAuthBearerProvider | undefined;
+  readonly oauthBearerProviderModule?: string | undefined;
 }
 
 export interface KafkaConfig {
@@ -51,8 +81,8 @@ export type KafkaConfigInput = { readonly [K in Exclude<keyof KafkaConfig, 'sasl
   readonly ssl?: boolean | KafkaTls | null | undefined;
   /** Certificates to trust and the client certificate for mutual TLS (see kafkaTls.ts). */
   readonly tls?: KafkaTlsInput | undefined;
-  /** SASL is on when a user name or a password is given; the parts may come from different places (flags, environment). */
-  readonly sasl?: Partial<KafkaSasl> | null | undefined;
+  /** See `KafkaSaslInput`. A resolved `KafkaSasl` is accepted as it is. */
+  readonly sasl?: KafkaSaslInput | KafkaSasl | null | undefined;
 };
 
 export const defaultKafkaConfig = {
@@ -81,6 +111,7 @@ export const kafkaEnvironment = {
   saslMechanism: 'KAFKA_SASL_MECHANISM',
   saslUsername: 'KAFKA_SASL_USERNAME',
   saslPassword: 'KAFKA_SASL_PASSWORD',
+  saslOAuthBearerProvider: 'KAFKA_SASL_OAUTHBEARER_PROVIDER',
   sessionTimeoutMs: 'KAFKA_SESSION_TIMEOUT_MS',
   heartbeatIntervalMs: 'KAFKA_HEARTBEAT_INTERVAL_MS',
   rebalanceTimeoutMs: 'KAFKA_REBALANCE_TIMEOUT_MS',
@@ -118,15 +149,34 @@ function brokers(value: unknown): string[] {
   return trimmed as string[];
 }
 
-function sasl(value: unknown): KafkaSasl | null {
+const PASSWORD_MECHANISMS: readonly string[] = ['plain', 'scram-sha-256', 'scram-sha-512'] satisfies PasswordSaslMechanism[];
+
+function sasl(value: KafkaSaslInput | KafkaSasl | null | undefined): KafkaSasl | null {
   if (value === null || value === undefined) return null;
-  const given = value as Partial<KafkaSasl>;
-  if (!given.username && !given.password) return null;
-  const mechanism = String(given.mechanism ?? 'plain').toLowerCase();
-  if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
-    throw new KafkaConfigError('sasl.mechanism', `must be plain, scram-sha-256 or scram-sha-512, got ${JSON.stringify(given.mechanism)}`);
+  const given = value as KafkaSaslInput;
+  const provider = given.oauthBearerProvider;
+  const withProvider = provider !== undefined || given.oauthBearerProviderModule !== undefined;
+  // A mechanism alone asks for SASL too: it is refused below for what it lacks, not ignored.
+  if (!given.username && !given.password && !withProvider && !given.mechanism) return null;
+  const mechanism = String(given.mechanism ?? (withProvider ? 'oauthbearer' : 'plain')).toLowerCase();
+  if (mechanism === 'oauthbearer') {
+    if (given.username || given.password) throw new KafkaConfigError(given.username ? 'sasl.username' : 'sasl.password', 'is not used with the oauthbearer mechanism (the token provider authenticates)');
+    if (provider === undefined) {
+      throw new KafkaConfigError(
+        'sasl.oauthBearerProvider',
+        given.oauthBearerProviderModule === undefined
+          ? 'is required with the oauthbearer mechanism'
+          : `the module ${JSON.stringify(given.oauthBearerProviderModule)} was not loaded (loadOAuthBearerProviderModule), or pass the function itself`,
+      );
+    }
+    if (typeof provider !== 'function') throw new KafkaConfigError('sasl.oauthBearerProvider', `must be a function returning a promise of { value: token }, got ${typeof provider}`);
+    return { mechanism, oauthBearerProvider: provider };
   }
-  return { mechanism, username: requiredText('sasl.username', given.username), password: requiredText('sasl.password', given.password) };
+  if (!PASSWORD_MECHANISMS.includes(mechanism)) {
+    throw new KafkaConfigError('sasl.mechanism', `must be plain, scram-sha-256, scram-sha-512 or oauthbearer, got ${JSON.stringify(given.mechanism)}`);
+  }
+  if (withProvider) throw new KafkaConfigError('sasl.oauthBearerProvider', `is only used with the oauthbearer mechanism, not ${mechanism}`);
+  return { mechanism: mechanism as PasswordSaslMechanism, username: requiredText('sasl.username', given.username), password: requiredText('sasl.password', given.password) };
 }
 
 /** Validates Kafka settings and fills in defaults; throws a ConfigError naming the first bad key. */
@@ -182,7 +232,12 @@ export function kafkaConfigFromEnvironment(env: NodeJS.ProcessEnv = process.env)
     ssl: envBoolean(env, e.ssl),
     tls: kafkaTlsFromEnvironment(env),
     deadLetterTopic: env[e.deadLetterTopic] || undefined,
-    sasl: saslParts({ mechanism: env[e.saslMechanism] as SaslMechanism | undefined, username: env[e.saslUsername], password: env[e.saslPassword] }),
+    sasl: saslParts({
+      mechanism: env[e.saslMechanism],
+      username: env[e.saslUsername],
+      password: env[e.saslPassword],
+      oauthBearerProviderModule: env[e.saslOAuthBearerProvider],
+    }),
     sessionTimeoutMs: envInteger(env, e.sessionTimeoutMs),
     heartbeatIntervalMs: envInteger(env, e.heartbeatIntervalMs),
     rebalanceTimeoutMs: envInteger(env, e.rebalanceTimeoutMs),
@@ -191,8 +246,8 @@ export function kafkaConfigFromEnvironment(env: NodeJS.ProcessEnv = process.env)
 }
 
 /** The SASL parts given (empty strings count as not given); undefined when none is. */
-export function saslParts(parts: Partial<KafkaSasl>): Partial<KafkaSasl> | undefined {
-  const given = Object.fromEntries(Object.entries(parts).filter(([, value]) => value !== undefined && value !== '')) as Partial<KafkaSasl>;
+export function saslParts(parts: KafkaSaslInput): KafkaSaslInput | undefined {
+  const given = Object.fromEntries(Object.entries(parts).filter(([, value]) => value !== undefined && value !== '')) as KafkaSaslInput;
   return Object.keys(given).length > 0 ? given : undefined;
 }
 
@@ -210,12 +265,18 @@ function overlay<T extends object>(base: T, top: T): T {
 export function mergeKafkaInputs(environment: KafkaConfigInput, flags: KafkaConfigInput): KafkaConfigInput {
   return {
     ...overlay(environment, flags),
-    ...(environment.sasl && flags.sasl ? { sasl: { ...environment.sasl, ...saslParts(flags.sasl) } } : {}),
+    ...(environment.sasl && flags.sasl ? { sasl: overlay<KafkaSaslInput>(environment.sasl, flags.sasl) } : {}),
     ...(environment.tls && flags.tls ? { tls: overlay(environment.tls, flags.tls) } : {}),
   };
 }
 
 /** The config as it may be logged: the SASL password, key password and PEM text never appear. */
 export function describeKafkaConfig(config: KafkaConfig): Record<string, unknown> {
-  return { ...config, ssl: describeKafkaTls(config.ssl), sasl: config.sasl ? { mechanism: config.sasl.mechanism, username: config.sasl.username, password: '[redacted]' } : null };
+  return { ...config, ssl: describeKafkaTls(config.ssl), sasl: describeSasl(config.sasl) };
+}
+
+function describeSasl(sasl: KafkaSasl | null): Record<string, unknown> | null {
+  if (sasl === null) return null;
+  if (sasl.mechanism === 'oauthbearer') return { mechanism: sasl.mechanism, oauthBearerProvider: '[function]' };
+  return { mechanism: sasl.mechanism, username: sasl.username, password: '[redacted]' };
 }

@@ -14,6 +14,7 @@ const SOURCES: Readonly<Record<string, string>> = {
   'sasl.mechanism': '--sasl-mechanism, KAFKA_SASL_MECHANISM',
   'sasl.username': '--sasl-username, KAFKA_SASL_USERNAME',
   'sasl.password': '--sasl-password, KAFKA_SASL_PASSWORD',
+  'sasl.oauthBearerProvider': '--sasl-oauthbearer-provider, KAFKA_SASL_OAUTHBEARER_PROVIDER',
   sessionTimeoutMs: '--session-timeout-ms, KAFKA_SESSION_TIMEOUT_MS',
   heartbeatIntervalMs: 'KAFKA_HEARTBEAT_INTERVAL_MS',
   rebalanceTimeoutMs: 'KAFKA_REBALANCE_TIMEOUT_MS',

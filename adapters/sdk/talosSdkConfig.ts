@@ -18,7 +18,7 @@
  * rejected, as librdkafka itself would reject it.
  */
 import { ConfigError, type ReplicatorConfigInput } from '../../machines/config.js';
-import type { KafkaConfigInput, SaslMechanism } from '../kafka/kafkaConfig.js';
+import type { KafkaConfigInput, PasswordSaslMechanism } from '../kafka/kafkaConfig.js';
 import type { KafkaTlsInput } from '../kafka/kafkaTls.js';
 import type { JsKafkaConfig, JsReplicatorConfig } from './talosSdkTypes.js';
 
@@ -347,9 +347,9 @@ export function kafkaConfigFromSdk(input: JsKafkaConfig): MappedKafkaConfig {
     const mechanismName = consumer.has('sasl.mechanisms') ? 'sasl.mechanisms' : consumer.has('sasl.mechanism') ? 'sasl.mechanism' : null;
     const mechanism = (mechanismName ? consumer.get(mechanismName)! : 'SCRAM-SHA-512').toLowerCase();
     if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
-      throw new ConfigError(property(mechanismName ?? 'sasl.mechanisms'), `must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (GSSAPI and OAUTHBEARER are not supported here), got ${JSON.stringify(consumer.get(mechanismName ?? ''))}`);
+      throw new ConfigError(property(mechanismName ?? 'sasl.mechanisms'), `must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (GSSAPI is not supported; for OAUTHBEARER use createKafkaReplicator with sasl.oauthBearerProvider), got ${JSON.stringify(consumer.get(mechanismName ?? ''))}`);
     }
-    set('sasl', { mechanism: mechanism as SaslMechanism, username, password }, `${KAFKA}.username`);
+    set('sasl', { mechanism: mechanism as PasswordSaslMechanism, username, password }, `${KAFKA}.username`);
   } else if (protocol === 'sasl_plaintext' || protocol === 'sasl_ssl') {
     throw new ConfigError(`${KAFKA}.username`, `is required with security.protocol ${protocolText}`);
   }

@@ -1,12 +1,16 @@
 /**
  * `talos-replicator run` with bad settings fails at once with one clear line naming the setting
  * and a non-zero exit code, before it touches the database or the brokers; and a SASL password
- * (flag or environment) never appears in its output, even with --verbose.
+ * (flag or environment) never appears in its output, even with --verbose; nor does an OAUTHBEARER
+ * token, which reaches the broker from the user's provider module.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeRun, makeTempDir, nonLogLines, runCli, spawnCli } from '../support/cli.js';
 import { mockKafkaForTest } from '../support/kafka/mockBroker.js';
+import { startSaslProbeBroker } from '../support/kafka/saslProbeBroker.js';
 import { usePostgres } from '../support/postgres.js';
 import { writeInstaller } from '../cli/fixtures.js';
 import { MOCK_KAFKA_ENV, teardown, until } from './harness.js';
@@ -15,6 +19,10 @@ const postgres = usePostgres();
 const temp = await makeTempDir('talos-kafka-config-');
 after(() => temp.cleanup());
 const installer = await writeInstaller(temp.dir, 'esm-named');
+const providerWithoutExport = join(temp.dir, 'no-provider.mjs');
+await writeFile(providerWithoutExport, 'export const token = "t";\n');
+const provider = join(temp.dir, 'provider.mjs');
+await writeFile(provider, 'export async function oauthBearerProvider() { return { value: "cli-token-7" }; }\n');
 
 /** Nothing listens there: a command that got as far as connecting would fail differently (and slowly). */
 const UNREACHABLE_DATABASE = 'postgres://replicator@127.0.0.1:9/cohort';
@@ -30,7 +38,11 @@ const cases: ReadonlyArray<{ name: string; args: readonly string[]; env?: Record
   { name: 'a dead-letter topic equal to the certification topic', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--dead-letter-topic', 't'], error: /"deadLetterTopic" \(--dead-letter-topic, KAFKA_DEAD_LETTER_TOPIC\): must differ from the certification topic/ },
   { name: 'a client certificate without its key', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--ssl-cert', installer], error: /"tls.key" \(--ssl-key, KAFKA_SSL_KEY_FILE\): is required with a client certificate/ },
   { name: 'a CA file that cannot be read (environment)', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g'], env: { KAFKA_SSL_CA_FILE: '/nonexistent/ca.pem' }, error: /"tls.ca" \(--ssl-ca, KAFKA_SSL_CA_FILE\): cannot read "\/nonexistent\/ca.pem": ENOENT/ },
-  { name: 'an unknown SASL mechanism', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--sasl-username', 'u', '--sasl-password', 'p', '--sasl-mechanism', 'kerberos'], error: /"sasl.mechanism" \(--sasl-mechanism, KAFKA_SASL_MECHANISM\): must be plain, scram-sha-256 or scram-sha-512/ },
+  { name: 'an unknown SASL mechanism', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--sasl-username', 'u', '--sasl-password', 'p', '--sasl-mechanism', 'kerberos'], error: /"sasl.mechanism" \(--sasl-mechanism, KAFKA_SASL_MECHANISM\): must be plain, scram-sha-256, scram-sha-512 or oauthbearer, got "kerberos"/ },
+  { name: 'the oauthbearer mechanism without a token provider', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--sasl-mechanism', 'oauthbearer'], error: /"sasl.oauthBearerProvider" \(--sasl-oauthbearer-provider, KAFKA_SASL_OAUTHBEARER_PROVIDER\): is required with the oauthbearer mechanism/ },
+  { name: 'a token provider module that does not exist (environment)', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g'], env: { KAFKA_SASL_OAUTHBEARER_PROVIDER: '/nonexistent/provider.mjs' }, error: /: OAuth bearer token provider module \/nonexistent\/provider\.mjs does not exist$/ },
+  { name: 'a token provider module without oauthBearerProvider', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--sasl-oauthbearer-provider', providerWithoutExport], error: /does not export an oauthBearerProvider\(\) function \(named "oauthBearerProvider" or default\)/ },
+  { name: 'a user name with a token provider', args: ['--brokers', '127.0.0.1:9092', '--topic', 't', '--group', 'g', '--sasl-username', 'u', '--sasl-oauthbearer-provider', provider], error: /"sasl.username" \(--sasl-username, KAFKA_SASL_USERNAME\): is not used with the oauthbearer mechanism/ },
 ];
 
 for (const { name, args, env, error } of cases) {
@@ -79,4 +91,26 @@ test('a SASL password given as a flag or in the environment never appears in the
       assert.ok(!output.includes(secret), `a password appears in the output of a run with the SASL password in the ${how}:\n${describeRun(result)}`);
     }
   }
+});
+
+test('run --sasl-oauthbearer-provider: the module\'s token is what the broker receives, and its refusal is logged', { timeout: 60_000 }, async (t) => {
+  const cleanup = teardown(t);
+  const broker = await startSaslProbeBroker({ offer: ['OAUTHBEARER'], refusal: 'token not accepted by the test broker' });
+  cleanup(() => broker.close());
+  const db = await postgres.freshDatabase();
+  const run = spawnCli(['--verbose', 'run', '--brokers', broker.address, '--topic', 'certification', '--group', 'oauth', '--installer', installer, '--database-url', db.url, '--sasl-oauthbearer-provider', provider], {
+    env: { ...CLEAN_ENV, ...MOCK_KAFKA_ENV },
+    timeoutMs: 30_000,
+  });
+  cleanup(() => void run.child.kill('SIGKILL'));
+  let stderr = '';
+  run.child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+  await until('the broker to receive a SASL OAUTHBEARER response', () => broker.authentications.length > 0, 20_000, () => stderr);
+  await until('the refusal to be logged', () => /SASL OAUTHBEARER authentication failed: token not accepted by the test broker/.test(stderr), 15_000, () => stderr);
+  run.child.kill('SIGTERM');
+  const result = await run.result;
+  assert.deepEqual(new Set(broker.handshakes), new Set(['OAUTHBEARER']));
+  assert.equal(broker.authentications[0], 'n,,\u0001auth=Bearer cli-token-7\u0001\u0001', describeRun(result));
+  assert.match(result.stderr, /"sasl":\{"mechanism":"oauthbearer","oauthBearerProvider":"\[function\]"\}/, describeRun(result));
+  assert.ok(!(result.stdout + result.stderr).includes('cli-token-7'), `the token appears in the output:\n${describeRun(result)}`);
 });
