@@ -55,7 +55,7 @@ addObservabilityOptions(demo)
 const replay = program
   .command('replay')
   .description('replicate a certification log from an NDJSON file (own envelope or `kcat -C -J` output) into Postgres')
-  .requiredOption('--file <path>', 'the NDJSON certification log, plain or gzip-compressed')
+  .requiredOption('--file <path>', 'the NDJSON certification log, plain or gzip-compressed; - reads it from standard input (rejects then go to ./stdin.rejects.ndjson)')
   .requiredOption('--installer <module>', 'ES or CommonJS module exporting install(statemaps, version, client)')
   .option('--batch-size <n>', 'versions per install transaction', positiveInt('--batch-size'), 1)
   .option('--concurrency <n>', 'install transactions at once', positiveInt('--concurrency'), 8)

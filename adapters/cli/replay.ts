@@ -1,6 +1,7 @@
 /**
  * `talos-replicator replay`: replicates a certification log from an NDJSON file into Postgres
  * with the user's install module, exactly once per version, and exits when the file is done.
+ * `--file -` reads the log from standard input (`kcat -C -J -t T -e | talos-replicator replay --file -`).
  * Running it again on the same database is a no-op: the persisted snapshot covers the file.
  */
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -8,7 +9,7 @@ import type { Version } from '../../machines/domain.js';
 import type { RejectedRecord } from '../../machines/messages.js';
 import { createCohortReplicator } from '../createCohortReplicator.js';
 import { createFileSource } from '../files/fileSource.js';
-import { formatRejectLine, rejectsPathFor, type LogReject } from '../files/ndjsonLog.js';
+import { formatRejectLine, logName, rejectsPathFor, STDIN_PATH, type LogReject } from '../files/ndjsonLog.js';
 import type { Logger } from '../logging.js';
 import { createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
 import { CliError } from './cliError.js';
@@ -22,6 +23,7 @@ import { waitForEnd } from './waitForEnd.js';
 export const DEFAULT_MAX_INSTALL_ATTEMPTS = 10;
 
 export interface ReplayOptions {
+  /** The log's path; `-` reads it from standard input. */
   readonly file: string;
   readonly installer: string;
   readonly batchSize: number;
@@ -49,7 +51,8 @@ export interface ReplaySummary {
 
 export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
   const { logger } = options;
-  if (!existsSync(options.file)) throw new CliError(`certification log ${options.file} does not exist`);
+  if (options.file !== STDIN_PATH && !existsSync(options.file)) throw new CliError(`certification log ${options.file} does not exist`);
+  const name = logName(options.file);
   const install = await loadInstallerModule(options.installer);
   const database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
   const rejectsPath = rejectsPathFor(options.file);
@@ -69,7 +72,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     await store.ensureSchema();
     const source = createFileSource(options.file, {
       onReject: (reject: LogReject) => {
-        logger.warn(`${options.file}:${reject.line}${reject.offset === undefined ? '' : ` (offset ${reject.offset})`}: ${reject.reason}`);
+        logger.warn(`${name}:${reject.line}${reject.offset === undefined ? '' : ` (offset ${reject.offset})`}: ${reject.reason}`);
         recordReject(formatRejectLine(reject));
       },
     });
@@ -78,7 +81,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       installer: observedInstaller(installer, () => (installedVersions += 1)),
       snapshotStore: store,
       logger,
-      onRejected: (reject: RejectedRecord) => recordReject(formatMessageReject(options.file, reject)),
+      onRejected: (reject: RejectedRecord) => recordReject(formatMessageReject(name, reject)),
       config: {
         statemapInstallerThreadpool: options.concurrency,
         installBatchSize: options.batchSize,
@@ -100,7 +103,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     const output = await ended;
     clearInterval(ticker);
     progress.stop();
-    if (output.error) throw new CliError(`replay of ${options.file} stopped: ${output.error.message}`, 1, { cause: output.error });
+    if (output.error) throw new CliError(`replay of ${name} stopped: ${output.error.message}`, 1, { cause: output.error });
     return { installedVersions: installedVersions - skippedVersions, skippedVersions, persistedSnapshot: output.persisted, rejects, rejectsPath: rejects > 0 ? rejectsPath : null, seconds: (performance.now() - started) / 1000 };
   } finally {
     await observed?.close();
@@ -126,7 +129,7 @@ function formatMessageReject(file: string, reject: RejectedRecord): string {
 
 export function formatReplaySummary(file: string, summary: ReplaySummary): string {
   const skipped = summary.skippedVersions > 0 ? ` (${summary.skippedVersions} more already installed by an earlier run, skipped)` : '';
-  const lines = [`replay: ${file}: ${summary.installedVersions} versions installed${skipped} in ${summary.seconds.toFixed(1)} s; persisted snapshot ${summary.persistedSnapshot ?? 'none'}`];
+  const lines = [`replay: ${logName(file)}: ${summary.installedVersions} versions installed${skipped} in ${summary.seconds.toFixed(1)} s; persisted snapshot ${summary.persistedSnapshot ?? 'none'}`];
   if (summary.rejects > 0) lines.push(`  ${summary.rejects} malformed record(s) skipped, written to ${summary.rejectsPath}`);
   return lines.join('\n');
 }

@@ -16,9 +16,9 @@
  *
  * A gzip-compressed file (`kcat ... | gzip > log.ndjson.gz`) is recognised by its first two
  * bytes, whatever its name, and read decompressed; line numbers count decompressed lines.
+ * The path `-` reads standard input (plain or gzip), named `stdin` in origins and messages.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -255,48 +255,73 @@ export function parseNdjsonText(text: string, originName: string): LogLine[] {
 /** The two bytes every gzip stream starts with (RFC 1952). */
 const GZIP_MAGIC = Buffer.from([0x1f, 0x8b]);
 
-async function isGzipFile(path: string): Promise<boolean> {
-  const handle = await open(path, 'r');
-  try {
-    const head = Buffer.alloc(GZIP_MAGIC.length);
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
-    return bytesRead === head.length && head.equals(GZIP_MAGIC);
-  } finally {
-    await handle.close();
-  }
+/** The path that means standard input (`kcat -C -J ... | talos-replicator replay --file -`). */
+export const STDIN_PATH = '-';
+
+/** How a log is named in messages, origins and the rejects file's name: `stdin` for `-`. */
+export function logName(path: string): string {
+  return path === STDIN_PATH ? 'stdin' : path;
 }
 
-/** The file's bytes, decompressed when it is gzip. */
-async function* fileBytes(path: string, highWaterMark: number): AsyncGenerator<Buffer, void, undefined> {
-  const gzip = await isGzipFile(path);
-  const file = createReadStream(path, { highWaterMark });
-  if (!gzip) {
-    try {
-      yield* file as AsyncIterable<Buffer>;
-    } finally {
-      file.destroy();
-    }
-    return;
-  }
-  const gunzip = createGunzip({ chunkSize: highWaterMark });
-  file.on('error', (error) => gunzip.destroy(error));
-  file.pipe(gunzip);
+/** The log's raw bytes: the file, or standard input for `-`. */
+function rawBytes(path: string, highWaterMark: number): AsyncIterable<Buffer> {
+  return (path === STDIN_PATH ? process.stdin : createReadStream(path, { highWaterMark })) as AsyncIterable<Buffer>;
+}
+
+/**
+ * Bytes of a log, decompressed when they are gzip, which the first two bytes tell (a pipe may
+ * deliver them in separate chunks). `name` is what a corrupt or cut-short gzip error names.
+ */
+export async function* logBytes(chunks: AsyncIterable<Buffer>, name: string, highWaterMark = 64 * 1024): AsyncGenerator<Buffer, void, undefined> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  let head: Buffer = Buffer.alloc(0);
+  let ended = false;
   try {
-    yield* gunzip as AsyncIterable<Buffer>;
-  } catch (error) {
-    // zlib's own codes (Z_DATA_ERROR, Z_BUF_ERROR): corrupt, or cut short (a dump that was interrupted).
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code?.startsWith('Z_')) throw new Error(`${path}: the gzip data is corrupt or cut short (${(error as Error).message})`, { cause: error });
-    throw error;
+    while (head.length < GZIP_MAGIC.length) {
+      const next = await iterator.next();
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      head = head.length === 0 ? next.value : Buffer.concat([head, next.value]);
+    }
+    const all = async function* (): AsyncGenerator<Buffer, void, undefined> {
+      if (head.length > 0) yield head;
+      while (!ended) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    };
+    if (!head.subarray(0, GZIP_MAGIC.length).equals(GZIP_MAGIC)) {
+      yield* all();
+      return;
+    }
+    const compressed = Readable.from(all(), { objectMode: false });
+    const gunzip = createGunzip({ chunkSize: highWaterMark });
+    compressed.on('error', (error) => gunzip.destroy(error));
+    compressed.pipe(gunzip);
+    try {
+      yield* gunzip as AsyncIterable<Buffer>;
+    } catch (error) {
+      // zlib's own codes (Z_DATA_ERROR, Z_BUF_ERROR): corrupt, or cut short (a dump that was interrupted).
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code?.startsWith('Z_')) throw new Error(`${name}: the gzip data is corrupt or cut short (${(error as Error).message})`, { cause: error });
+      throw error;
+    } finally {
+      compressed.destroy();
+      gunzip.destroy();
+    }
   } finally {
-    file.destroy();
-    gunzip.destroy();
+    // Closes the file (or stops reading stdin) when the reader stops early or fails.
+    await iterator.return?.();
   }
 }
 
 /** Reads a log file chunk by chunk, one array of lines per chunk read (few async steps per record). */
 export async function* readNdjsonLogChunks(path: string, options: ReadNdjsonOptions = {}): AsyncGenerator<LogLine[], void, undefined> {
-  for await (const lines of parseNdjsonChunks(fileBytes(path, options.highWaterMark ?? 64 * 1024), options.originName ?? path)) {
+  const highWaterMark = options.highWaterMark ?? 64 * 1024;
+  for await (const lines of parseNdjsonChunks(logBytes(rawBytes(path, highWaterMark), logName(path), highWaterMark), options.originName ?? logName(path))) {
     if (lines.length > 0) yield lines;
   }
 }
@@ -450,9 +475,9 @@ export async function writeNdjsonLog(
   return { path, lines: counter.n };
 }
 
-/** Where the rejects of `inputPath` go: `<inputPath>.rejects.ndjson`. */
+/** Where the rejects of `inputPath` go: `<inputPath>.rejects.ndjson` (for stdin, `stdin.rejects.ndjson` in the working directory). */
 export function rejectsPathFor(inputPath: string): string {
-  return inputPath + '.rejects.ndjson';
+  return logName(inputPath) + '.rejects.ndjson';
 }
 
 /** One rejects-file line: `{"line":3,"offset":12,"code":"bad-headers","reason":"...","text":"..."}` (offset only when known). */

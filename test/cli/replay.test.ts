@@ -8,11 +8,12 @@
  *   `<input>.rejects.ndjson`, and every valid record is still installed;
  * - a gzip-compressed dump replays like the plain one; one cut short ends with an error
  *   naming the file, and the whole dump then completes the database, each version once;
+ * - `--file -` reads the log (plain or gzip) from standard input;
  * - an install that keeps failing ends the command with an error naming the version.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import type { NdjsonFormat } from '../../adapters/files/ndjsonLog.js';
@@ -169,6 +170,34 @@ test('a kcat dump cut short inside its gzip fails naming the file; the whole gzi
   assert.deepEqual(await bankMismatches(db.pool, facts.expected), []);
   assert.deepEqual(await auditedVersions(db.pool), facts.installedVersions, 'every version installed exactly once over both runs');
   assert.equal(await persistedSnapshot(db.pool), facts.lastCandidate);
+});
+
+test('--file - reads the log from standard input: a kcat dump piped in reaches the serial end state, its malformed line goes to ./stdin.rejects.ndjson, and the same dump piped in gzip-compressed is a no-op', async () => {
+  const db = await pg.freshDatabase();
+  await prepareBank(db.pool, LOG);
+  const lines = (await readFile(await writeLog(path.join(temp.dir, 'to-pipe.ndjson'), LOG, 'kcat'), 'utf8')).trimEnd().split('\n');
+  const text = [...lines.slice(0, 4), 'not a record', ...lines.slice(4)].join('\n') + '\n';
+  const installer = await writeInstaller(temp.dir, 'esm-named', 'stdin-install');
+  const cwd = path.join(temp.dir, 'stdin-cwd');
+  await mkdir(cwd);
+  const args = ['replay', '--file', '-', '--installer', installer, '--database-url', db.url];
+
+  const first = await runCli(args, { input: text, cwd });
+  assert.equal(first.code, 0, describeRun(first));
+  assert.match(first.stdout, summaryPattern('stdin', facts.installedVersions.length, facts.lastCandidate), describeRun(first));
+  assert.ok(first.stdout.includes('  1 malformed record(s) skipped, written to stdin.rejects.ndjson'), describeRun(first));
+  const rejects = (await readFile(path.join(cwd, 'stdin.rejects.ndjson'), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as { line: number; code: string; text: string });
+  assert.deepEqual(rejects.map(({ line, code, text: rejected }) => ({ line, code, rejected })), [{ line: 5, code: 'not-json', rejected: 'not a record' }]);
+  assert.ok(first.stderr.split('\n').some((line) => / warn /.test(line) && line.includes('stdin:5')), describeRun(first));
+  assert.deepEqual(await bankMismatches(db.pool, facts.expected), []);
+  assert.deepEqual(await auditedVersions(db.pool), facts.installedVersions, 'every version installed exactly once');
+  assert.equal(await persistedSnapshot(db.pool), facts.lastCandidate);
+  const state = await databaseState(db.pool);
+
+  const second = await runCli(args, { input: gzipSync(text), cwd });
+  assert.equal(second.code, 0, describeRun(second));
+  assert.match(second.stdout, summaryPattern('stdin', 0, facts.lastCandidate), describeRun(second));
+  assert.equal(await databaseState(db.pool), state, 'the second run changed nothing');
 });
 
 test('an install that keeps failing ends the replay with an error naming the version, after --max-install-attempts', async () => {

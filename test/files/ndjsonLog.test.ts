@@ -12,6 +12,7 @@ import {
   formatEnvelopeLine,
   formatKcatLine,
   formatRejectLine,
+  logBytes,
   ndjsonLogBatches,
   parseLogLine,
   parseNdjsonChunks,
@@ -222,6 +223,32 @@ describe('NDJSON certification logs', () => {
     assert.deepEqual(back.rejects, []);
     assert.deepEqual(back.records.map(strip), original.map(strip));
     back.records.forEach((r, i) => assert.equal(r.origin, `${path}:${i + 1}`));
+  });
+
+  test('gzip is told from text by its first two bytes even when they arrive in separate chunks (a pipe), and inputs shorter than two bytes pass as they are', async () => {
+    const text = Buffer.from('{"offset":1,"headers":{"messageType":"Candidate"},"value":"{}"}\n'.repeat(50));
+    const compressed = gzipSync(text);
+    const inChunks = async function* (bytes: Buffer, sizes: readonly number[]): AsyncGenerator<Buffer> {
+      let at = 0;
+      for (const size of sizes) {
+        yield bytes.subarray(at, at + size);
+        at += size;
+      }
+      if (at < bytes.length) yield bytes.subarray(at);
+    };
+    const collect = async (chunks: AsyncIterable<Buffer>) => {
+      const out: Buffer[] = [];
+      for await (const chunk of logBytes(chunks, 'stdin', 256)) out.push(chunk);
+      return Buffer.concat(out);
+    };
+    for (const sizes of [[1], [1, 1], [2], [0, 1, 0, 1], [7, 100]]) {
+      assert.deepEqual(await collect(inChunks(compressed, sizes)), text, `gzip in chunks of ${sizes.join(', ')} then the rest`);
+      assert.deepEqual(await collect(inChunks(text, sizes)), text, `text in chunks of ${sizes.join(', ')} then the rest`);
+    }
+    assert.deepEqual(await collect(inChunks(Buffer.from([0x1f]), [])), Buffer.from([0x1f]));
+    assert.deepEqual(await collect(inChunks(Buffer.alloc(0), [])), Buffer.alloc(0));
+    await assert.rejects(collect(inChunks(compressed.subarray(0, 30), [1])), /stdin: the gzip data is corrupt or cut short \(/);
+    assert.equal(rejectsPathFor('-'), 'stdin.rejects.ndjson');
   });
 
   test('a gzip file cut short gives every complete line before the cut, then an error naming the file', async () => {

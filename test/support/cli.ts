@@ -26,6 +26,8 @@ export interface CliOptions {
   /** Extra environment variables (the test process's environment minus DATABASE_URL is the base). */
   readonly env?: Readonly<Record<string, string | undefined>>;
   readonly cwd?: string;
+  /** Written to the child's standard input, which is then closed (default: no standard input). */
+  readonly input?: string | Buffer;
   /** SIGKILL the child after this long and reject. Default 60 000 ms. */
   readonly timeoutMs?: number;
 }
@@ -46,8 +48,13 @@ export function spawnCli(args: readonly string[], options: CliOptions = {}): Run
   const child = spawn(process.execPath, [CLI_PATH, ...args], {
     cwd: options.cwd,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (options.input !== undefined) {
+    // A child that exits before reading all of it (a bad flag) must not fail the test with EPIPE.
+    child.stdin!.on('error', () => undefined);
+    child.stdin!.end(options.input);
+  }
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
