@@ -265,12 +265,12 @@ function overlay<T extends object>(base: T, top: T): T {
 export function mergeKafkaInputs(environment: KafkaConfigInput, flags: KafkaConfigInput): KafkaConfigInput {
   return {
     ...overlay(environment, flags),
-    ...(environment.sasl && flags.sasl ? { sasl: overlay<KafkaSaslInput>(environment.sasl, flags.sasl) } : {}),
+    ...(environment.sasl && flags.sasl ? { sasl: overlay<KafkaSaslInput>(environment.sasl, saslParts(flags.sasl) ?? {}) } : {}),
     ...(environment.tls && flags.tls ? { tls: overlay(environment.tls, flags.tls) } : {}),
   };
 }
 
-/** The config as it may be logged: the SASL password, key password and PEM text never appear. */
+/** The config as it may be logged: the SASL password, the token provider, key password and PEM text never appear. */
 export function describeKafkaConfig(config: KafkaConfig): Record<string, unknown> {
   return { ...config, ssl: describeKafkaTls(config.ssl), sasl: describeSasl(config.sasl) };
 }

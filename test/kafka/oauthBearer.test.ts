@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createKafkaClient } from '../../adapters/kafka/kafkaClient.js';
-import { describeKafkaConfig, resolveKafkaConfig, type KafkaConfigInput, type OAuthBearerProvider } from '../../adapters/kafka/kafkaConfig.js';
+import { describeKafkaConfig, kafkaConfigFromEnvironment, mergeKafkaInputs, resolveKafkaConfig, type KafkaConfigInput, type OAuthBearerProvider } from '../../adapters/kafka/kafkaConfig.js';
 import { silentLogger } from '../../adapters/logging.js';
 import { startSaslProbeBroker } from '../support/kafka/saslProbeBroker.js';
 
@@ -87,4 +87,13 @@ test('a provider that returns no token, or fails, is named in the error and noth
     await admin.disconnect();
   }
   assert.equal(broker.authentications.length, 0);
+});
+
+test('flags over environment, part by part: a provider module from a flag replaces the environment one, an empty flag part keeps the environment value', () => {
+  const environment = kafkaConfigFromEnvironment({ KAFKA_SASL_OAUTHBEARER_PROVIDER: './env-token.mjs', KAFKA_SASL_MECHANISM: 'oauthbearer' });
+  assert.deepEqual(environment.sasl, { mechanism: 'oauthbearer', oauthBearerProviderModule: './env-token.mjs' });
+  assert.deepEqual(mergeKafkaInputs(environment, { sasl: { oauthBearerProviderModule: './flag-token.mjs', mechanism: '' } }).sasl, {
+    mechanism: 'oauthbearer',
+    oauthBearerProviderModule: './flag-token.mjs',
+  });
 });
