@@ -55,7 +55,8 @@ addObservabilityOptions(demo)
 const replay = program
   .command('replay')
   .description('replicate a certification log from an NDJSON file (own envelope or `kcat -C -J` output) into Postgres')
-  .requiredOption('--file <path>', 'the NDJSON certification log, plain or gzip-compressed; - reads it from standard input (rejects then go to ./stdin.rejects.ndjson)')
+  .requiredOption('--file <path>', 'the NDJSON certification log, plain or gzip-compressed; - reads it from standard input')
+  .option('--rejects <path>', 'where malformed lines are written (default: <file>.rejects.ndjson; for stdin ./stdin.rejects.ndjson)')
   .requiredOption('--installer <module>', 'ES or CommonJS module exporting install(statemaps, version, client)')
   .option('--batch-size <n>', 'versions per install transaction', positiveInt('--batch-size'), 1)
   .option('--concurrency <n>', 'install transactions at once', positiveInt('--concurrency'), 8)
@@ -63,7 +64,7 @@ const replay = program
   .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else an embedded server)')
   .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)');
 addObservabilityOptions(replay)
-  .action(async (options: { file: string; installer: string; batchSize: number; concurrency: number; maxInstallAttempts: number; databaseUrl?: string; dataDir?: string } & ObservabilityFlags) => {
+  .action(async (options: { file: string; rejects?: string; installer: string; batchSize: number; concurrency: number; maxInstallAttempts: number; databaseUrl?: string; dataDir?: string } & ObservabilityFlags) => {
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
     const summary = await runReplay({ ...options, logger, observability: commandObservability(options) });
     process.stdout.write(`${formatReplaySummary(options.file, summary)}\n`);

@@ -25,6 +25,8 @@ export const DEFAULT_MAX_INSTALL_ATTEMPTS = 10;
 export interface ReplayOptions {
   /** The log's path; `-` reads it from standard input. */
   readonly file: string;
+  /** Where malformed lines go. Default `<file>.rejects.ndjson` (`stdin.rejects.ndjson` for stdin). */
+  readonly rejects?: string;
   readonly installer: string;
   readonly batchSize: number;
   readonly concurrency: number;
@@ -55,7 +57,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const name = logName(options.file);
   const install = await loadInstallerModule(options.installer);
   const database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
-  const rejectsPath = rejectsPathFor(options.file);
+  const rejectsPath = options.rejects ?? rejectsPathFor(options.file);
   let rejects = 0;
   const recordReject = (line: string) => {
     if (rejects === 0) writeFileSync(rejectsPath, '');

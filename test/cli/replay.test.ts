@@ -172,7 +172,7 @@ test('a kcat dump cut short inside its gzip fails naming the file; the whole gzi
   assert.equal(await persistedSnapshot(db.pool), facts.lastCandidate);
 });
 
-test('--file - reads the log from standard input: a kcat dump piped in reaches the serial end state, its malformed line goes to ./stdin.rejects.ndjson, and the same dump piped in gzip-compressed is a no-op', async () => {
+test('--file - reads the log from standard input: a kcat dump piped in reaches the serial end state, its malformed line goes to ./stdin.rejects.ndjson (or --rejects), and the same dump piped in gzip-compressed is a no-op', async () => {
   const db = await pg.freshDatabase();
   await prepareBank(db.pool, LOG);
   const lines = (await readFile(await writeLog(path.join(temp.dir, 'to-pipe.ndjson'), LOG, 'kcat'), 'utf8')).trimEnd().split('\n');
@@ -194,9 +194,13 @@ test('--file - reads the log from standard input: a kcat dump piped in reaches t
   assert.equal(await persistedSnapshot(db.pool), facts.lastCandidate);
   const state = await databaseState(db.pool);
 
-  const second = await runCli(args, { input: gzipSync(text), cwd });
+  // A working directory that cannot be written to (a container's): --rejects puts them elsewhere.
+  const elsewhere = path.join(temp.dir, 'stdin-rejects-elsewhere.ndjson');
+  const second = await runCli([...args, '--rejects', elsewhere], { input: gzipSync(text), cwd });
   assert.equal(second.code, 0, describeRun(second));
   assert.match(second.stdout, summaryPattern('stdin', 0, facts.lastCandidate), describeRun(second));
+  assert.ok(second.stdout.includes(`  1 malformed record(s) skipped, written to ${elsewhere}`), describeRun(second));
+  assert.equal((JSON.parse((await readFile(elsewhere, 'utf8')).trim()) as { line: number }).line, 5);
   assert.equal(await databaseState(db.pool), state, 'the second run changed nothing');
 });
 
