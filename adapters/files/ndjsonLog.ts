@@ -275,23 +275,16 @@ function rawBytes(path: string, highWaterMark: number): AsyncIterable<Buffer> {
 export async function* logBytes(chunks: AsyncIterable<Buffer>, name: string, highWaterMark = 64 * 1024): AsyncGenerator<Buffer, void, undefined> {
   const iterator = chunks[Symbol.asyncIterator]();
   let head: Buffer = Buffer.alloc(0);
-  let ended = false;
   try {
     while (head.length < GZIP_MAGIC.length) {
       const next = await iterator.next();
-      if (next.done) {
-        ended = true;
-        break;
-      }
+      if (next.done) break;
       head = head.length === 0 ? next.value : Buffer.concat([head, next.value]);
     }
+    // An iterator that is done stays done, so asking it again after a short input is harmless.
     const all = async function* (): AsyncGenerator<Buffer, void, undefined> {
       if (head.length > 0) yield head;
-      while (!ended) {
-        const next = await iterator.next();
-        if (next.done) return;
-        yield next.value;
-      }
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     };
     if (!head.subarray(0, GZIP_MAGIC.length).equals(GZIP_MAGIC)) {
       yield* all();
