@@ -20,6 +20,32 @@ export { createKafkaSource, type KafkaSource, type KafkaSourceOptions } from './
 export { resolveKafkaConfig, defaultKafkaConfig, kafkaEnvironment, type KafkaConfig, type KafkaConfigInput, type KafkaSasl, type KafkaSaslInput, type OAuthBearerProvider, type OAuthBearerToken } from './adapters/kafka/kafkaConfig.js';
 export type { KafkaTls, KafkaTlsInput, PemInput } from './adapters/kafka/kafkaTls.js';
 export { DEAD_LETTER_HEADERS } from './adapters/kafka/deadLetter.js';
+export {
+  createPostgresPool,
+  createPostgresSnapshotStore,
+  createTransactionalInstaller,
+  startEmbeddedPostgres,
+  isRetriableSqlError,
+  readReplicationStatus,
+  PostgresConfigError,
+  PostgresInstallError,
+  PostgresSnapshotError,
+  TransactionAbortedError,
+  type EmbeddedPostgresOptions,
+  type InstalledBookkeeping,
+  type IsolationLevel,
+  type PostgresConnectionOptions,
+  type PostgresInstallBatchFunction,
+  type PostgresInstallFunction,
+  type PostgresSnapshotStore,
+  type PostgresSnapshotStoreOptions,
+  type ReplicationStatus,
+  type RetryOptions,
+  type RunningEmbeddedPostgres,
+  type TransactionalInstaller,
+  type TransactionalInstallerOptions,
+} from './adapters/postgres/index.js';
+export { readGroupPosition, type GroupPosition, type PartitionPosition } from './adapters/kafka/groupPosition.js';
 export { failoverMachine, type FailoverOutput } from './machines/failover.machine.js';
 export { Replicator, resolveSdkSettings, type ReplicatorOptions, type ResolvedSdkSettings } from './adapters/sdk/replicator.js';
 export { SdkErrorKind, TalosSdkError, type JsKafkaConfig, type JsReplicatorConfig, type JsCohortOtelConfig, type JsStatemapItem, type JsStatemapAndSnapshot } from './adapters/sdk/talosSdkTypes.js';

@@ -9,9 +9,9 @@ import { CliError, formatCliError } from './cliError.js';
 import { formatDemoSummary, runDemo } from './demo.js';
 import { addObservabilityOptions, commandObservability, type ObservabilityFlags } from './observabilityOptions.js';
 import { DEFAULT_MAX_INSTALL_ATTEMPTS, formatReplaySummary, runReplay } from './replay.js';
-import { saslParts } from '../kafka/kafkaConfig.js';
-import { kafkaTlsFiles } from '../kafka/kafkaTls.js';
+import { addKafkaConnectionOptions, kafkaConnectionInput, type KafkaConnectionFlags } from './kafkaOptions.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, formatRunSummary, runKafkaReplicator } from './run.js';
+import { formatStatus, readStatus } from './status.js';
 
 function positiveInt(name: string) {
   return (value: string): number => {
@@ -70,11 +70,7 @@ addObservabilityOptions(replay)
     process.stdout.write(`${formatReplaySummary(options.file, summary)}\n`);
   });
 
-interface RunFlags {
-  brokers?: string;
-  topic?: string;
-  group?: string;
-  clientId?: string;
+interface RunFlags extends KafkaConnectionFlags {
   databaseUrl?: string;
   dataDir?: string;
   installer: string;
@@ -82,27 +78,15 @@ interface RunFlags {
   concurrency: number;
   maxInstallAttempts?: number;
   deadLetterTopic?: string;
-  saslUsername?: string;
-  saslPassword?: string;
-  saslMechanism?: string;
-  saslOauthbearerProvider?: string;
-  ssl?: boolean;
-  sslCa?: string;
-  sslCert?: string;
-  sslKey?: string;
   sessionTimeoutMs?: number;
   persistIntervalMs?: number;
   commitIntervalMs?: number;
   shutdownTimeoutMs: number;
 }
 
-const run = program
-  .command('run')
-  .description('replicate the Talos certification topic from Kafka into Postgres until stopped (SIGTERM/SIGINT stop gracefully)')
-  .option('--brokers <list>', 'Kafka brokers host:port[,host:port] (env KAFKA_BROKERS)')
-  .option('--topic <name>', 'the certification topic (env KAFKA_TOPIC)')
-  .option('--group <id>', 'consumer group shared by the replicators of this cohort (env KAFKA_GROUP_ID)')
-  .option('--client-id <id>', 'Kafka client id (env KAFKA_CLIENT_ID, default talos-cohort-replicator)')
+const run = addKafkaConnectionOptions(
+  program.command('run').description('replicate the Talos certification topic from Kafka into Postgres until stopped (SIGTERM/SIGINT stop gracefully)'),
+)
   .option('--database-url <url>', 'Postgres to install into (default: DATABASE_URL, else an embedded server)')
   .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)')
   .requiredOption('--installer <module>', 'ES or CommonJS module exporting install(statemaps, version, client)')
@@ -110,14 +94,6 @@ const run = program
   .option('--concurrency <n>', 'install transactions at once', positiveInt('--concurrency'), 8)
   .option('--max-install-attempts <n>', 'attempts per version before the replicator stops with an error (default: retry forever)', positiveInt('--max-install-attempts'))
   .option('--dead-letter-topic <name>', 'copy malformed records there, with the reason in a header (env KAFKA_DEAD_LETTER_TOPIC)')
-  .option('--sasl-username <user>', 'SASL user name (env KAFKA_SASL_USERNAME)')
-  .option('--sasl-password <password>', 'SASL password (env KAFKA_SASL_PASSWORD; never logged)')
-  .option('--sasl-mechanism <mechanism>', 'plain, scram-sha-256, scram-sha-512 or oauthbearer (env KAFKA_SASL_MECHANISM, default plain, or oauthbearer with a token provider)')
-  .option('--sasl-oauthbearer-provider <module>', 'SASL OAUTHBEARER: ES or CommonJS module exporting oauthBearerProvider(), resolving to { value: token } (env KAFKA_SASL_OAUTHBEARER_PROVIDER)')
-  .option('--ssl', 'connect to the brokers with TLS (env KAFKA_SSL)')
-  .option('--ssl-ca <file>', "PEM certificates to trust instead of Node's bundled CAs; implies --ssl (env KAFKA_SSL_CA_FILE)")
-  .option('--ssl-cert <file>', 'PEM client certificate for brokers that require mutual TLS, with --ssl-key; implies --ssl (env KAFKA_SSL_CERT_FILE)')
-  .option('--ssl-key <file>', 'PEM private key of --ssl-cert (env KAFKA_SSL_KEY_FILE; an encrypted key takes its password from KAFKA_SSL_KEY_PASSWORD)')
   .option('--session-timeout-ms <ms>', 'group session timeout: how soon a standby takes over from a dead replicator (env KAFKA_SESSION_TIMEOUT_MS, default 10000)', positiveInt('--session-timeout-ms'))
   .option('--persist-interval-ms <ms>', 'how often the snapshot is persisted (statemapQueueCleanupFreqMs, default 10000)', positiveInt('--persist-interval-ms'))
   .option('--commit-interval-ms <ms>', 'how often the offset of the persisted snapshot is committed (certifierMessageReceiverCommitFreqMs, default 10000)', positiveInt('--commit-interval-ms'))
@@ -127,25 +103,8 @@ addObservabilityOptions(run)
   .action(async (flags: RunFlags & ObservabilityFlags) => {
     exitWhenDone = true;
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
-    // Only the parts given as flags: the environment supplies the rest (see mergeKafkaInputs).
-    const sasl = saslParts({
-      mechanism: flags.saslMechanism,
-      username: flags.saslUsername,
-      password: flags.saslPassword,
-      oauthBearerProviderModule: flags.saslOauthbearerProvider,
-    });
     const output = await runKafkaReplicator({
-      kafka: {
-        brokers: flags.brokers?.split(','),
-        topic: flags.topic,
-        groupId: flags.group,
-        clientId: flags.clientId,
-        deadLetterTopic: flags.deadLetterTopic,
-        ssl: flags.ssl,
-        tls: kafkaTlsFiles({ ca: flags.sslCa, cert: flags.sslCert, key: flags.sslKey }),
-        sasl,
-        sessionTimeoutMs: flags.sessionTimeoutMs,
-      },
+      kafka: { ...kafkaConnectionInput(flags), deadLetterTopic: flags.deadLetterTopic, sessionTimeoutMs: flags.sessionTimeoutMs },
       installer: flags.installer,
       batchSize: flags.batchSize,
       concurrency: flags.concurrency,
@@ -162,6 +121,25 @@ addObservabilityOptions(run)
     });
     process.stdout.write(`${formatRunSummary(output)}\n`);
   });
+
+addKafkaConnectionOptions(
+  program
+    .command('status')
+    .description("show where a cohort stands without changing anything: the database's persisted snapshot and bookkeeping, and with Kafka settings the group's committed offset; exits 2 if a start from there would skip versions")
+    .option('--database-url <url>', 'Postgres to read (default: DATABASE_URL)')
+    .option('--data-dir <dir>', 'data directory of an embedded Postgres of an earlier command, started for the read')
+    .option('--json', 'print the report as JSON'),
+).action(async (flags: KafkaConnectionFlags & { databaseUrl?: string; dataDir?: string; json?: boolean }) => {
+  const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'warn'));
+  const report = await readStatus({
+    kafka: kafkaConnectionInput(flags),
+    ...(flags.databaseUrl === undefined ? {} : { databaseUrl: flags.databaseUrl }),
+    ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
+    logger,
+  });
+  process.stdout.write(`${flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)}\n`);
+  if (report.problems.length > 0) throw new CliError(`status: ${report.problems.length} problem(s): a replicator started from here would skip versions`, 2);
+});
 
 try {
   await program.parseAsync(process.argv);

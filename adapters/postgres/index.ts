@@ -16,6 +16,7 @@ export {
   DEFAULT_POOL_SIZE,
   type PostgresConnectionOptions,
 } from './connection.js';
+export { readReplicationStatus, type InstalledBookkeeping, type ReplicationStatus } from './replicationStatus.js';
 export { startEmbeddedPostgres, type EmbeddedPostgresOptions, type RunningEmbeddedPostgres } from './embeddedPostgres.js';
 export {
   bankAccountNumber,

@@ -210,6 +210,35 @@ export function selectIsInstalled(schema: string, version: Version): Statement {
 }
 
 // ---------------------------------------------------------------------------------------
+// Status (read-only; `talos-replicator status`).
+// ---------------------------------------------------------------------------------------
+
+/** Which of the adapter's own tables exist in `schema`: a status read must not create any. */
+export function selectExistingTables(schema: string): Statement {
+  return {
+    text: `SELECT t AS "table" FROM unnest($2::text[]) AS t WHERE to_regclass(quote_ident($1) || '.' || quote_ident(t)) IS NOT NULL`,
+    values: [schema, [SNAPSHOT_TABLE, INSTALLED_TABLE, WATERMARK_TABLE]],
+  };
+}
+
+export function selectWatermark(schema: string): Statement {
+  return { text: `SELECT "version" FROM ${qualifiedName(schema, WATERMARK_TABLE)} WHERE id = $1`, values: [SINGLETON_ID] };
+}
+
+/** How many bookkeeping rows there are, their range, and how many the persisted snapshot `$1` already covers (left for the next prune). */
+export function summarizeInstalledVersions(schema: string, snapshot: Version): Statement {
+  return {
+    text:
+      `SELECT count(*) AS rows, min("version") AS lowest, max("version") AS highest, ` +
+      `count(*) FILTER (WHERE "version" <= $1) AS covered FROM ${qualifiedName(schema, INSTALLED_TABLE)}`,
+    values: [snapshot],
+  };
+}
+
+/** A consistent read of several tables, which cannot write by mistake. */
+export const BEGIN_READ_ONLY_SNAPSHOT = 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY';
+
+// ---------------------------------------------------------------------------------------
 // Banking example (Talos's cohort demo).
 // ---------------------------------------------------------------------------------------
 

@@ -31,12 +31,17 @@ function oneErrorLine(run: CliResult): string {
 
 describe('--help', { concurrency: true }, () => {
   const expectations: Array<{ args: string[]; options: string[] }> = [
-    { args: ['--help'], options: ['--verbose', 'demo', 'replay'] },
+    { args: ['--help'], options: ['--verbose', 'demo', 'replay', 'run', 'status'] },
     { args: ['demo', '--help'], options: ['--transactions <n>', '--accounts <n>', '--concurrency <n>', '--batch-size <n>', '--seed <n>', '--database-url <url>', '--data-dir <dir>'] },
     {
       args: ['replay', '--help'],
       options: ['--file <path>', '--installer <module>', '--batch-size <n>', '--concurrency <n>', '--max-install-attempts <n>', '--database-url <url>', '--data-dir <dir>'],
     },
+    {
+      args: ['run', '--help'],
+      options: ['--brokers <list>', '--topic <name>', '--group <id>', '--client-id <id>', '--sasl-mechanism <mechanism>', '--sasl-oauthbearer-provider <module>', '--ssl-key <file>', '--installer <module>', '--dead-letter-topic <name>', '--session-timeout-ms <ms>', '--shutdown-timeout-ms <ms>'],
+    },
+    { args: ['status', '--help'], options: ['--database-url <url>', '--data-dir <dir>', '--json', '--brokers <list>', '--topic <name>', '--group <id>', '--sasl-oauthbearer-provider <module>', '--ssl-ca <file>'] },
   ];
   for (const { args, options } of expectations) {
     test(`talos-replicator ${args.join(' ')} exits 0 and lists ${options.length} options`, async () => {
