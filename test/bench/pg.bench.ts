@@ -65,6 +65,8 @@ const BATCH_SIZES = (process.env.BENCH_PG_BATCH_SIZES ?? '10,40').split(',').map
   return size;
 });
 const INITIAL_BALANCE = '1000.00';
+/** BENCH_PG_CASES=a,b: only these cases (for profiling one of them); the ratios then need a, b and c. */
+const ONLY = process.env.BENCH_PG_CASES ? process.env.BENCH_PG_CASES.split(',').map((name) => name.trim()) : null;
 
 function positiveEnv(name: string, fallback: number): number {
   const text = process.env[name];
@@ -325,12 +327,13 @@ interface Case {
 const server = await startEmbeddedPostgres({ database: 'bench' });
 const admin = newPool(server.url, 1);
 try {
-  const cases: Case[] = [
+  const allCases: Case[] = [
     { label: '(a) raw baseline, 1 version/transaction', run: (w) => runBaseline(server.url, admin, w) },
     { label: '(b) replicator, 1 version/transaction', run: (w) => runReplicator(server.url, admin, w, 1) },
     ...BATCH_SIZES.map((size) => ({ label: `(c) replicator, installBatchSize ${size}`, run: (w: Workload) => runReplicator(server.url, admin, w, size) })),
     { label: '(b-) as (b) without exactly-once bookkeeping', run: (w) => runReplicator(server.url, admin, w, 1, false) },
   ];
+  const cases = allCases.filter((benchCase) => ONLY === null || ONLY.includes(benchCase.label.split(' ')[0]!.slice(1, -1)));
   const version = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
   const workload = prepareWorkload(TRANSACTIONS);
   console.log(
@@ -364,6 +367,7 @@ try {
         `CPU per 1 000 versions: Node ${Math.round(median(runs.map((s) => s.cpuMsPer1000)))} ms, Postgres ${Math.round(median(runs.map((s) => s.serverCpuMsPer1000)))} ms)`,
     );
   }
+  if (ONLY !== null) process.exit(0);
   const baseline = medians[0]!;
   const single = medians[1]!;
   const batchIndexes = BATCH_SIZES.map((_, index) => index + 2);
