@@ -24,6 +24,7 @@ export {
   createPostgresPool,
   createPostgresSnapshotStore,
   createTransactionalInstaller,
+  CALLS_PER_CONNECTION,
   startEmbeddedPostgres,
   isRetriableSqlError,
   readReplicationStatus,

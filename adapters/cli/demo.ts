@@ -6,7 +6,7 @@ import type { StatemapItem, Version } from '../../machines/domain.js';
 import { createCohortReplicator } from '../createCohortReplicator.js';
 import type { Logger } from '../logging.js';
 import { createMemorySource } from '../memorySource.js';
-import { createBankingInstall, createBankingInstallBatch, createBankingSchema, createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
+import { createBankingInstall, createBankingInstallBatch, createBankingSchema, createPostgresSnapshotStore, CALLS_PER_CONNECTION, createTransactionalInstaller } from '../postgres/index.js';
 import * as sql from '../postgres/sql.js';
 import { expectedEndState, generateCertificationLogBatches, initialAccounts, type CertifierOptions } from '../workload/certifier.js';
 import { waitForEnd } from './waitForEnd.js';
@@ -71,6 +71,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const bankingInstallBatch = createBankingInstallBatch();
     const installer = createTransactionalInstaller(database.pool, {
       install,
+      connections: options.concurrency,
       // A corrupted version goes through the one-version path, so the batch path stays the real one.
       installBatch: async (jobs, client) => {
         if (options.corruptVersion !== undefined && jobs.some((job) => job.version === options.corruptVersion)) {
@@ -98,7 +99,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       installer: observedInstaller(installer, noteInstalled),
       snapshotStore: store,
       logger,
-      config: { statemapInstallerThreadpool: options.concurrency, installBatchSize: options.batchSize, statemapQueueCleanupFreqMs: 200, certifierMessageReceiverCommitFreqMs: 500, ...statsConfig(options.observability) },
+      config: { statemapInstallerThreadpool: options.concurrency * CALLS_PER_CONNECTION, installBatchSize: options.batchSize, statemapQueueCleanupFreqMs: 200, certifierMessageReceiverCommitFreqMs: 500, ...statsConfig(options.observability) },
       ...replicatorObservabilityOptions(options.observability),
     });
     observed = await observeCommand(replicator, options.observability, logger);

@@ -11,7 +11,7 @@ import { createCohortReplicator } from '../createCohortReplicator.js';
 import { createFileSource } from '../files/fileSource.js';
 import { formatRejectLine, logName, rejectsPathFor, STDIN_PATH, type LogReject } from '../files/ndjsonLog.js';
 import type { Logger } from '../logging.js';
-import { createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
+import { CALLS_PER_CONNECTION, createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
 import { CliError } from './cliError.js';
 import { openDatabase } from './database.js';
 import { loadInstallerModule } from './loadInstallerModule.js';
@@ -68,7 +68,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   try {
     let installedVersions = 0;
     let skippedVersions = 0;
-    const installer = createTransactionalInstaller(database.pool, { install, onSkipped: (versions) => (skippedVersions += versions.length) });
+    const installer = createTransactionalInstaller(database.pool, { install, connections: options.concurrency, onSkipped: (versions) => (skippedVersions += versions.length) });
     const store = createPostgresSnapshotStore(database.pool, { pruneInstalledBookkeeping: true });
     await installer.ensureSchema();
     await store.ensureSchema();
@@ -85,7 +85,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       logger,
       onRejected: (reject: RejectedRecord) => recordReject(formatMessageReject(name, reject)),
       config: {
-        statemapInstallerThreadpool: options.concurrency,
+        statemapInstallerThreadpool: options.concurrency * CALLS_PER_CONNECTION,
         installBatchSize: options.batchSize,
         // A file is finite: an install that keeps failing (a bug in the install module, a
         // missing table) must end the command with an error, not retry forever.

@@ -9,7 +9,7 @@ import type { ReplicatorConfigInput } from '../../machines/config.js';
 import { createKafkaReplicator } from '../kafka/createKafkaReplicator.js';
 import { kafkaConfigFromEnvironment, mergeKafkaInputs, resolveKafkaConfig, type KafkaConfigInput } from '../kafka/kafkaConfig.js';
 import type { Logger } from '../logging.js';
-import { createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
+import { CALLS_PER_CONNECTION, createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
 import { CliError } from './cliError.js';
 import { openDatabase, type CommandDatabase } from './database.js';
 import { loadInstallerModule } from './loadInstallerModule.js';
@@ -56,7 +56,7 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
   try {
     const install = await loadInstallerModule(options.installer);
     database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
-    const installer = createTransactionalInstaller(database.pool, { install });
+    const installer = createTransactionalInstaller(database.pool, { install, connections: options.concurrency });
     const store = createPostgresSnapshotStore(database.pool, { pruneInstalledBookkeeping: true });
     await installer.ensureSchema();
     await store.ensureSchema();
@@ -66,7 +66,7 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
       snapshotStore: store,
       logger,
       config: {
-        statemapInstallerThreadpool: options.concurrency,
+        statemapInstallerThreadpool: options.concurrency * CALLS_PER_CONNECTION,
         installBatchSize: options.batchSize,
         ...(options.maxInstallAttempts === undefined ? {} : { maxInstallAttempts: options.maxInstallAttempts }),
         ...statsConfig(options.observability),

@@ -8,7 +8,18 @@ import * as sql from './sql.js';
 import type { Queryable } from './transaction.js';
 import { versionFromColumn } from './versions.js';
 
-/** The versions a claim returned (see `sql.claimVersionsInline`): those not installed yet, now recorded in the current transaction. */
+/**
+ * Whether `error` is a one-version claim (`sql.claimVersionInline`) refusing a version that is
+ * installed already: the bookkeeping table's primary key rejecting a recorded version (23505) or
+ * the NULL the claim gives for one at or below the watermark (23502).
+ */
+export function isClaimRefusal(error: unknown, schema: string): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, table, schema: errorSchema } = error as { code?: unknown; table?: unknown; schema?: unknown };
+  return (code === '23505' || code === '23502') && table === sql.INSTALLED_TABLE && (errorSchema === undefined || errorSchema === schema);
+}
+
+/** The versions a batch claim returned (see `sql.claimVersionsInline`): those not installed yet, now recorded in the current transaction. */
 export function claimedVersions(result: { rows: ReadonlyArray<{ version: string }> }): ReadonlySet<Version> {
   return new Set(result.rows.map((row) => versionFromColumn(row.version)));
 }
@@ -20,6 +31,7 @@ export function claimedVersions(result: { rows: ReadonlyArray<{ version: string 
  * Returns the number of rows removed.
  */
 export async function pruneInstalledVersions(client: ClientBase, schema: string, upToVersion: Version): Promise<number> {
+  await client.query(sql.lockInstalledForPrune(schema));
   await client.query(sql.raiseWatermark(schema, upToVersion));
   const result = await client.query(sql.deleteInstalledUpTo(schema, upToVersion));
   return result.rowCount ?? 0;

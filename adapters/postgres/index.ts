@@ -1,6 +1,7 @@
 /** The Postgres adapter: snapshot store, exactly-once installer, connection, embedded server, banking example. */
 export { createPostgresSnapshotStore, type PostgresSnapshotStore, type PostgresSnapshotStoreOptions } from './snapshotStore.js';
 export {
+  CALLS_PER_CONNECTION,
   createTransactionalInstaller,
   type PostgresInstallBatchFunction,
   type PostgresInstallFunction,

@@ -52,9 +52,10 @@ export function createPostgresSnapshotStore(pool: Pool, options: PostgresSnapsho
       return;
     }
     await inTransaction(pool, 'read committed', async (client) => {
-      await client.query(sql.raiseSnapshot(schema, version));
+      // The prune first: it waits for the installs in flight, and should not hold the snapshot row meanwhile.
       // Safe even when the row held a higher version: `version` is below it then.
       await pruneInstalledVersions(client, schema, version);
+      await client.query(sql.raiseSnapshot(schema, version));
     });
   }
 

@@ -124,48 +124,78 @@ export function raiseSnapshot(schema: string, version: Version): Statement {
 const SINGLETON_LITERAL = `'${SINGLETON_ID.replace(/'/g, "''")}'`;
 
 /**
- * Claim versions for the current transaction; returns (RETURNING) the versions that were
- * not installed yet, and only those may be applied.
- *
- * - A version at or below the watermark was pruned after being installed: filtered out.
- * - A version already recorded conflicts: DO NOTHING, so it is not returned. If another
- *   transaction is inserting the same version right now, Postgres makes this statement
- *   wait for it: if it commits we skip, if it rolls back we claim. That is what makes
- *   concurrent redelivery apply once.
- * - `FOR SHARE` on the watermark row makes claims and `pruneInstalled` exclude each other:
- *   without it a claim could read the old watermark while a prune deletes that very row,
- *   and the version would be applied a second time. Shared locks do not block each other,
- *   so claims still run concurrently. Under READ COMMITTED the locked row is re-read at its
- *   newest version after waiting; under REPEATABLE READ / SERIALIZABLE a concurrent prune
- *   makes this fail with 40001, which the installer retries.
- * - Rows are inserted in version order so overlapping concurrent batches lock index
- *   entries in the same order and cannot deadlock on each other.
- *
- * It is one parameterless statement, so it can travel with BEGIN in one round trip. The
- * versions are checked safe integers and the id a constant, so inlining is safe.
- *
- * One version (every install without batching) gets a smaller statement with the same meaning:
- * no CTE, array, unnest or sort for Postgres to parse and plan on every transaction. The
- * watermark's scalar subquery is an InitPlan, evaluated (and its row share-locked) exactly once.
+ * How claims and prunes exclude each other: a prune takes the bookkeeping table in SHARE ROW
+ * EXCLUSIVE mode (see `lockInstalledForPrune`), which conflicts with the ROW EXCLUSIVE lock every
+ * claim's INSERT holds until its transaction ends. So a prune waits for every install in flight,
+ * and a claim that comes while a prune runs waits for it. Postgres takes a statement's snapshot
+ * after the locks it needs, so under READ COMMITTED a claim that waited reads the watermark the
+ * prune left. Under REPEATABLE READ and SERIALIZABLE the transaction's snapshot is taken by its
+ * first statement, before that wait: there the claim starts with an explicit LOCK TABLE (which
+ * takes no snapshot), so the snapshot comes after it. Table locks write nothing: no row lock, no
+ * WAL for them, unlike a FOR SHARE on the watermark row taken by every claim.
  */
-export function claimVersionsInline(schema: string, versions: readonly Version[]): string {
-  for (const version of versions) if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`version must be a non-negative integer, got ${version}`);
+function lockForClaim(installed: string, isolation: IsolationLevel): string {
+  return isolation === 'read committed' ? '' : `LOCK TABLE ${installed} IN ROW EXCLUSIVE MODE; `;
+}
+
+/**
+ * Claim one version for the current transaction: record it, or fail the statement when it is
+ * installed already (so that nothing of this transaction can commit).
+ *
+ * - Recorded before (its row exists): the primary key refuses it (23505, unique_violation).
+ * - At or below the watermark (installed, and its row pruned since): the CASE gives NULL, which
+ *   the primary key refuses too (23502, not_null_violation).
+ * - Another transaction inserting the same version right now: the statement waits for it and
+ *   then either fails (it committed) or claims (it rolled back): concurrent redelivery applies once.
+ *
+ * `isClaimRefusal` tells these refusals from other errors. A plain INSERT ... VALUES is the
+ * cheapest statement Postgres can plan, which matters because the claim is parsed and planned
+ * on every transaction: the earlier form (INSERT ... SELECT ... ON CONFLICT DO NOTHING
+ * RETURNING, with FOR SHARE on the watermark row) cost the server about a fifth of a whole
+ * banking install. A refusal costs an extra round trip (ROLLBACK), but only on redelivery.
+ *
+ * One parameterless string, so it travels with BEGIN (or with the previous transaction's COMMIT)
+ * in one round trip; the version is a checked safe integer and the id a constant, so inlining is safe.
+ */
+export function claimVersionInline(schema: string, version: Version, isolation: IsolationLevel = 'read committed'): string {
+  checkClaimVersion(version);
   const { installed, watermark } = bookkeepingNames(schema);
-  if (versions.length === 1) {
-    const version = versions[0]!;
-    return (
-      `INSERT INTO ${installed} ("version") ` +
-      `SELECT ${version} WHERE ${version} > COALESCE((SELECT "version" FROM ${watermark} WHERE id = ${SINGLETON_LITERAL} FOR SHARE), -1) ` +
-      `ON CONFLICT ("version") DO NOTHING RETURNING "version"`
-    );
-  }
   return (
-    `WITH watermark AS (SELECT "version" FROM ${watermark} WHERE id = ${SINGLETON_LITERAL} FOR SHARE) ` +
+    lockForClaim(installed, isolation) +
+    `INSERT INTO ${installed} ("version") VALUES (CASE WHEN ${version} > COALESCE((SELECT "version" FROM ${watermark} WHERE id = ${SINGLETON_LITERAL}), -1) THEN ${version} END)`
+  );
+}
+
+/**
+ * Claim several versions (a batched install); returns (RETURNING) the versions that were not
+ * installed yet, and only those may be applied: versions at or below the watermark are filtered
+ * out, recorded ones skipped (ON CONFLICT DO NOTHING, which also waits for a concurrent inserter
+ * of the same version). Rows are inserted in version order so overlapping concurrent batches
+ * lock index entries in the same order and cannot deadlock on each other. The lock against
+ * prunes is the one `claimVersionInline` describes.
+ */
+export function claimVersionsInline(schema: string, versions: readonly Version[], isolation: IsolationLevel = 'read committed'): string {
+  for (const version of versions) checkClaimVersion(version);
+  const { installed, watermark } = bookkeepingNames(schema);
+  return (
+    lockForClaim(installed, isolation) +
     `INSERT INTO ${installed} ("version") ` +
     `SELECT v FROM unnest(ARRAY[${versions.join(',')}]::bigint[]) AS claim(v) ` +
-    `WHERE v > COALESCE((SELECT "version" FROM watermark), -1) ` +
+    `WHERE v > COALESCE((SELECT "version" FROM ${watermark} WHERE id = ${SINGLETON_LITERAL}), -1) ` +
     `ORDER BY v ON CONFLICT ("version") DO NOTHING RETURNING "version"`
   );
+}
+
+function checkClaimVersion(version: Version): void {
+  if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`version must be a non-negative integer, got ${version}`);
+}
+
+/**
+ * First statement of a prune: waits for every claim in flight and holds new ones off until the
+ * prune commits (see `lockForClaim`). SHARE ROW EXCLUSIVE also makes two prunes take turns.
+ */
+export function lockInstalledForPrune(schema: string): string {
+  return `LOCK TABLE ${bookkeepingNames(schema).installed} IN SHARE ROW EXCLUSIVE MODE`;
 }
 
 /** The bookkeeping tables' quoted names, per schema (an install should not re-quote them). */
@@ -180,10 +210,7 @@ function bookkeepingNames(schema: string): { readonly installed: string; readonl
   return names;
 }
 
-/**
- * First half of pruning: raise the watermark. Taking the row's write lock waits for every
- * in-flight claim (they hold FOR SHARE on it, see `claimVersionsInline`) and holds off new ones until commit.
- */
+/** Pruning, after `lockInstalledForPrune`: raise the watermark. */
 export function raiseWatermark(schema: string, upToVersion: Version): Statement {
   const table = qualifiedName(schema, WATERMARK_TABLE);
   return {

@@ -5,12 +5,13 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import type { Installer, InstallJob, StatemapItem, Version } from '../../machines/domain.js';
-import { claimedVersions, isVersionInstalled, pruneInstalledVersions } from './bookkeeping.js';
+import { claimedVersions, isClaimRefusal, isVersionInstalled, pruneInstalledVersions } from './bookkeeping.js';
 import { PostgresInstallError } from './errors.js';
 import { resolveRetryPolicy, withRetry, type RetryNotice, type RetryOptions } from './retry.js';
 import { ensureAdapterSchema, once } from './schema.js';
-import { claimVersionsInline, DEFAULT_SCHEMA, quoteIdentifier } from './sql.js';
+import { claimVersionInline, claimVersionsInline, DEFAULT_SCHEMA, quoteIdentifier } from './sql.js';
 import { inTransaction, type IsolationLevel } from './transaction.js';
+import { createTransactionLanes } from './transactionLanes.js';
 import { assertVersion } from './versions.js';
 
 /**
@@ -39,6 +40,14 @@ export interface TransactionalInstallerOptions {
   readonly isolationLevel?: IsolationLevel;
   /** Told before each in-adapter retry, for logs and metrics. */
   readonly onRetry?: (notice: RetryNotice & { readonly versions: readonly Version[] }) => void;
+  /**
+   * Install transactions at once, each on a connection of `pool` held while transactions wait
+   * (see transactionLanes.ts). Default: the pool's `max`. Leave the pool a connection or two
+   * more than this when the snapshot store shares it. When more installs are handed over at once
+   * than this (the replicator's `statemapInstallerThreadpool`, e.g. twice this), each COMMIT
+   * travels with the next transaction's BEGIN: one round trip fewer per version.
+   */
+  readonly connections?: number;
   /** Told about versions skipped because they were installed already (redelivery). */
   readonly onSkipped?: (versions: readonly Version[]) => void;
   /**
@@ -68,6 +77,16 @@ export interface TransactionalInstaller extends Installer {
   isInstalled(version: Version): Promise<boolean>;
 }
 
+/**
+ * Install calls to hand the installer per connection it may use (the replicator's
+ * `statemapInstallerThreadpool` = connections × this), so that a next transaction is waiting
+ * whenever a lane commits and the COMMIT can travel with its BEGIN.
+ */
+export const CALLS_PER_CONNECTION = 2;
+
+/** pg.Pool's own default `max`. */
+const DEFAULT_POOL_MAX = 10;
+
 export function createTransactionalInstaller(pool: Pool, options: TransactionalInstallerOptions): TransactionalInstaller {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   quoteIdentifier(schema); // fail at construction, not at the first install
@@ -76,8 +95,11 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
   const ensureSchema = once(() => ensureAdapterSchema(pool, schema, { bookkeeping: true }));
   const skipEmpty = options.skipVersionsWithoutStatemaps === true;
 
+  const lanes = createTransactionLanes(pool, { lanes: options.connections ?? pool.options.max ?? DEFAULT_POOL_MAX, isolation });
+
   async function applyInOneTransaction(jobs: readonly InstallJob[]): Promise<void> {
     const versions = jobs.map((job) => job.version);
+    const single = versions.length === 1;
     let failedVersion: Version | undefined;
     let skipped: Version[] = [];
     const outcome = await withRetry(
@@ -85,24 +107,43 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
       async () => {
         await ensureSchema();
         failedVersion = undefined;
-        // The claim travels with BEGIN: one round trip fewer per transaction.
-        await inTransaction(pool, isolation, async (client, opened) => {
-          const claimed = claimedVersions(opened as unknown as { rows: Array<{ version: string }> });
-          skipped = versions.filter((version) => !claimed.has(version));
-          const toApply = jobs.filter((job) => claimed.has(job.version));
-          if (options.installBatch && toApply.length > 1) {
-            failedVersion = toApply[0]!.version;
-            await options.installBatch(toApply, client);
-            failedVersion = undefined;
+        let claimed: ReadonlySet<Version> = new Set();
+        let started = false;
+        try {
+          await lanes.run({
+            // The claim travels with BEGIN (or with the COMMIT before it): no round trip of its own.
+            opening: single ? claimVersionInline(schema, versions[0]!, isolation) : claimVersionsInline(schema, versions, isolation),
+            work: async (client, opened) => {
+              started = true;
+              claimed = single ? new Set(versions) : claimedVersions(opened as unknown as { rows: Array<{ version: string }> });
+              skipped = versions.filter((version) => !claimed.has(version));
+              const toApply = jobs.filter((job) => claimed.has(job.version));
+              if (options.installBatch && toApply.length > 1) {
+                failedVersion = toApply[0]!.version;
+                await options.installBatch(toApply, client);
+                failedVersion = undefined;
+                return;
+              }
+              for (const job of toApply) {
+                failedVersion = job.version;
+                await options.install(job.statemaps, job.version, client);
+              }
+              failedVersion = undefined;
+            },
+            // The bookkeeping row commits with the work: it says whether an uncertain COMMIT went through.
+            committed: async (client) => {
+              const first = claimed.values().next();
+              return first.done === true || isVersionInstalled(client, schema, first.value);
+            },
+          });
+        } catch (error) {
+          // A one-version claim refuses an installed version with an error, before any work.
+          if (single && !started && isClaimRefusal(error, schema)) {
+            skipped = versions;
             return;
           }
-          for (const job of jobs) {
-            if (!claimed.has(job.version)) continue;
-            failedVersion = job.version;
-            await options.install(job.statemaps, job.version, client);
-          }
-          failedVersion = undefined;
-        }, claimVersionsInline(schema, versions));
+          throw error;
+        }
       },
       (notice) => options.onRetry?.({ ...notice, versions }),
     );
