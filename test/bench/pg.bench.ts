@@ -17,7 +17,10 @@
  *      extracted from the log before the clock starts: no parsing is timed.
  *  (b) the replicator end to end: createCohortReplicator + createTransactionalInstaller +
  *      createPostgresSnapshotStore (with bookkeeping pruning) on one pg.Pool of N connections,
- *      `statemapInstallerThreadpool` = N, one version per transaction, the whole log pushed to
+ *      the installer's lanes = N (at most N transactions at once, as in (a)), and
+ *      `statemapInstallerThreadpool` = 2N (BENCH_PG_THREADPOOL; CALLS_PER_CONNECTION, as the
+ *      command line sets it) so that a next transaction waits whenever a lane commits and its
+ *      COMMIT travels with that one's BEGIN. One version per transaction, the whole log pushed to
  *      a memory source, timed from start until the replicator has stopped with the snapshot
  *      persisted at the last version (parsing, the suffix, the empty installs Talos does for
  *      aborted versions, bookkeeping and snapshot writes are all inside the clock). The installer
@@ -48,13 +51,14 @@ import pg from 'pg';
 import { createCohortReplicator } from '../../adapters/createCohortReplicator.js';
 import { silentLogger } from '../../adapters/logging.js';
 import { createMemorySource } from '../../adapters/memorySource.js';
-import { createBankingInstall, createBankingInstallBatch, createPostgresSnapshotStore, createTransactionalInstaller, startEmbeddedPostgres } from '../../adapters/postgres/index.js';
+import { CALLS_PER_CONNECTION, createBankingInstall, createBankingInstallBatch, createPostgresSnapshotStore, createTransactionalInstaller, startEmbeddedPostgres } from '../../adapters/postgres/index.js';
 import { expectedEndState, generateCertificationLog, initialAccounts, type CertifierOptions, type ExpectedEndState } from '../../adapters/workload/certifier.js';
 import { waitForEnd } from '../../adapters/cli/waitForEnd.js';
 import { inTransaction } from '../../adapters/postgres/transaction.js';
 import type { RawRecord, StatemapItem, Version } from '../../machines/domain.js';
 
 const CONNECTIONS = positiveEnv('BENCH_PG_CONNECTIONS', 8);
+const THREADPOOL = positiveEnv('BENCH_PG_THREADPOOL', CONNECTIONS * CALLS_PER_CONNECTION);
 const TRANSACTIONS = positiveEnv('BENCH_PG_TRANSACTIONS', 20_000);
 const ACCOUNTS = positiveEnv('BENCH_PG_ACCOUNTS', 10_000);
 const ROUNDS = positiveEnv('BENCH_PG_ROUNDS', 3);
@@ -291,7 +295,7 @@ async function runReplicator(url: string, admin: pg.Pool, workload: Workload, ba
       snapshotStore: store,
       logger: silentLogger,
       // The CLI's timers (replay: 500 / 1000 ms; the demo: 200 / 500 ms).
-      config: { statemapInstallerThreadpool: CONNECTIONS, installBatchSize: batchSize, statemapQueueCleanupFreqMs: 200, certifierMessageReceiverCommitFreqMs: 500 },
+      config: { statemapInstallerThreadpool: THREADPOOL, installBatchSize: batchSize, statemapQueueCleanupFreqMs: 200, certifierMessageReceiverCommitFreqMs: 500 },
     });
     const ended = waitForEnd(replicator);
     const stop = timer();
