@@ -1,12 +1,18 @@
 /**
  * Runs install calls against the user's installer and reports their outcomes to the installer
  * machine, which decides how many run at once. Outcomes that settle together are reported in
- * one event (flushed on a microtask), so a fast installer costs one event per round, not one per
- * version.
+ * one event, so the pipeline pays for an event per round of outcomes, not per version:
+ *
+ * - when the last running call settles, on a microtask: everything that settled in this turn
+ *   goes at once (an installer that answers without I/O settles a whole round in one turn, and
+ *   the pipeline must hear of it before the source delivers more);
+ * - while other calls still run, after the current I/O phase (setImmediate): a database answers
+ *   calls one socket at a time, and the answers that arrived together in one poll of the event
+ *   loop become one report instead of one each.
  */
 import { fromCallback } from 'xstate';
 import type { InstallJob, Installer } from '../machines/domain.js';
-import { callsOf, type PoolEvent, type PoolReport } from '../machines/installer.machine.js';
+import { callsIn, callsOf, type PoolEvent, type PoolReport } from '../machines/installer.machine.js';
 import type { SettledInstall } from '../machines/statemapQueue.js';
 
 export function createInstallPool(installer: Installer) {
@@ -32,24 +38,38 @@ export function createInstallPool(installer: Installer) {
 
   return fromCallback<PoolEvent, { readonly batchSize: number }>(({ sendBack, receive }) => {
     let outcomes: SettledInstall[] = [];
+    /** Calls settled and not yet reported. */
     let calls = 0;
-    let flushScheduled = false;
+    /** Calls started and not yet settled. */
+    let running = 0;
+    let microtaskScheduled = false;
+    let immediate: NodeJS.Immediate | null = null;
     let stopped = false;
 
     const flush = () => {
-      flushScheduled = false;
+      if (immediate !== null) clearImmediate(immediate);
+      immediate = null;
       if (stopped || calls === 0) return;
       const report: PoolReport = { type: 'POOL.SETTLED', calls, outcomes };
       outcomes = [];
       calls = 0;
       sendBack(report);
     };
+    const flushOnMicrotask = () => {
+      microtaskScheduled = false;
+      flush();
+    };
 
     const settled = () => {
       calls += 1;
-      if (!flushScheduled) {
-        flushScheduled = true;
-        queueMicrotask(flush);
+      running -= 1;
+      if (running === 0) {
+        if (!microtaskScheduled) {
+          microtaskScheduled = true;
+          queueMicrotask(flushOnMicrotask);
+        }
+      } else if (immediate === null) {
+        immediate = setImmediate(flush);
       }
     };
     const record = (job: InstallJob, error: unknown, failed: boolean) => {
@@ -66,6 +86,7 @@ export function createInstallPool(installer: Installer) {
     };
 
     receive((event) => {
+      running += callsIn(event);
       if (event.batchSize === 1) {
         for (const job of event.jobs) {
           callOne(job).then(
@@ -85,6 +106,7 @@ export function createInstallPool(installer: Installer) {
 
     return () => {
       stopped = true;
+      if (immediate !== null) clearImmediate(immediate);
     };
   });
 }
