@@ -21,7 +21,7 @@
  *      `statemapInstallerThreadpool` = 2N (BENCH_PG_THREADPOOL; CALLS_PER_CONNECTION, as the
  *      command line sets it) so that a next transaction waits whenever a lane commits and its
  *      COMMIT travels with that one's BEGIN. One version per transaction, the whole log pushed to
- *      a memory source, timed from start until the replicator has stopped with the snapshot
+ *      a memory source (its values as Buffers, as Kafka delivers them), timed from start until the replicator has stopped with the snapshot
  *      persisted at the last version (parsing, the suffix, the empty installs Talos does for
  *      aborted versions, bookkeeping and snapshot writes are all inside the clock). The installer
  *      is told the banking install has nothing to do for an empty statemap list
@@ -92,7 +92,8 @@ interface Workload {
 
 function prepareWorkload(transactions: number): Workload {
   const options: CertifierOptions = { seed: 42, transactions, accounts: ACCOUNTS, initialBalance: INITIAL_BALANCE };
-  const records = [...generateCertificationLog(options)];
+  // Values as bytes, the way Kafka hands them over (the generator writes text).
+  const records = [...generateCertificationLog(options)].map((record): RawRecord => ({ ...record, value: Buffer.from(String(record.value)) }));
   const expected = expectedEndState(options);
   const transfers = new Map<Version, { action: string; payload: unknown }[]>();
   let lastCandidate = 0;
