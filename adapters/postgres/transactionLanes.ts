@@ -111,7 +111,9 @@ export function createTransactionLanes(pool: Pool, options: TransactionLanesOpti
         awaiting = null;
         let results: QueryResult[];
         try {
-          results = (await client.query(`${chained ? `${COMMIT}; ` : ''}${beginStatement}; ${next.transaction.opening}`)) as unknown as QueryResult[];
+          // Several statements in one message: pg answers with one result each.
+          const answer: unknown = await client.query(`${chained ? `${COMMIT}; ` : ''}${beginStatement}; ${next.transaction.opening}`);
+          results = Array.isArray(answer) ? (answer as QueryResult[]) : [answer as QueryResult];
         } catch (error) {
           reusable = await rollbackQuietly(client);
           if (chained === null) {
