@@ -16,7 +16,7 @@
  * Backpressure: `pause()` stops fetching; `throttle(ms)` makes each batch wait before the next
  * fetch. Memory held here is at most one fetched batch.
  */
-import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { Observable, Subject, type Subscriber } from 'rxjs';
 import type { OwnershipChange, SharedLog } from '../../actors/membership.js';
 import { backoffDelay } from '../../machines/backoff.js';
@@ -52,6 +52,20 @@ interface Turn {
   lastDelivered: Version | null;
   /** Set by a rebalance during the turn: the next batch must continue where the turn left off. */
   rejoined: boolean;
+  /** The first offset this turn's replicator needs (its persisted snapshot + 1); null: not told. */
+  readonly needsFrom: Version | null;
+  /** `sought`: this turn sought back to `needsFrom`, so reading still starting past it means the records are gone (`gone`). */
+  seekBack: 'none' | 'sought' | 'gone';
+}
+
+/**
+ * The offset a fetch asked for: where reading stands for this partition (kafkajs keeps it on the
+ * batch, untyped; the first message may lie past it when offsets in between hold no records).
+ * kafkajs hands over no empty batch, so the first message's offset is there as the fallback.
+ */
+function fetchedOffsetOf(batch: Batch): number {
+  const fetched = (batch as Batch & { readonly fetchedOffset?: string }).fetchedOffset;
+  return fetched === undefined ? Number(batch.firstOffset() ?? Number.NaN) : Number(fetched);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -72,6 +86,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   let paused = false;
   let closing = false;
   let endOffset: Version | null = null;
+  /** What `readFrom` said, for the turn subscribing next. */
+  let nextTurnNeedsFrom: Version | null = null;
   /** The latest commit sent to the group, settled or not: the next one waits for it. */
   let commits: Promise<void> = Promise.resolve();
 
@@ -132,6 +148,34 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     return null;
   };
 
+  /**
+   * A turn reads from the group's committed offset, which `run` never moves past the persisted
+   * snapshot + 1; a restored database or a hand-moved group offset can. Reading from there would
+   * skip every version in between for good, so the turn seeks back to where its replicator needs
+   * to start. If reading still starts past it, retention deleted those records (kafkajs found the
+   * offset out of range and went to the log start): nothing can bring this database up to date
+   * from the topic, and the replicator stops rather than leave the gap. True: skip this batch.
+   */
+  const startsPastNeeded = (current: Turn, partition: number, fetchedOffset: number): boolean => {
+    const needed = current.needsFrom;
+    if (needed === null || current.lastDelivered !== null || !(fetchedOffset > needed)) return false;
+    if (current.seekBack === 'gone') return true;
+    if (current.seekBack === 'sought') {
+      current.seekBack = 'gone';
+      ownership.next({
+        type: 'fatal',
+        error: new Error(
+          `${topic}/${partition} no longer holds offset ${needed} (retention deleted it; reading from there went on at ${fetchedOffset}): the versions after the persisted snapshot ${needed - 1} cannot be installed from this topic`,
+        ),
+      });
+      return true;
+    }
+    current.seekBack = 'sought';
+    logger.warn(`turn ${current.number}: the group's committed offset ${fetchedOffset} is past the persisted snapshot ${needed - 1}; reading ${topic}/${partition} from ${needed} instead, so versions ${needed}..${fetchedOffset - 1} are not skipped`);
+    consumer.seek({ topic, partition, offset: String(needed) });
+    return true;
+  };
+
   const eachBatch = async (payload: EachBatchPayload) => {
     const { batch } = payload;
     if (batch.topic !== topic) return;
@@ -141,6 +185,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     if (batch.messages.length === 0) return;
     const current = await awaitTurn(payload, turnNumber);
     if (!current) return;
+    if (startsPastNeeded(current, batch.partition, fetchedOffsetOf(batch))) return;
     const origin = `${topic}/${batch.partition}`;
     const fresh = current.lastDelivered === null ? batch.messages : batch.messages.filter((message) => Number(message.offset) > current.lastDelivered!);
     if (fresh.length > 0) {
@@ -167,7 +212,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       subscriber.error(new Error(`the Kafka source of ${topic} already has a reader for this turn of ownership`));
       return;
     }
-    const mine: Turn = { number: turnNumber, subscriber, lastDelivered: null, rejoined: false };
+    const mine: Turn = { number: turnNumber, subscriber, lastDelivered: null, rejoined: false, needsFrom: nextTurnNeedsFrom, seekBack: 'none' };
+    nextTurnNeedsFrom = null;
     turn = mine;
     // A new turn starts unthrottled and fetching, whatever the previous turn left behind.
     throttleMs = 0;
@@ -214,6 +260,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       return turn?.lastDelivered ?? null;
     },
     endOffset: () => endOffset,
+    readFrom(offset: Version) {
+      nextTurnNeedsFrom = offset;
+    },
     commit(version: Version) {
       const refuse = () => new Error(`cannot commit offset ${version + 1} of ${topic}: this member does not own the partition`);
       if (owner === null) return Promise.reject(refuse());
