@@ -13,6 +13,12 @@
  * another member owned the partition meanwhile and moved on; the turn ends (ownership lost,
  * then gained again) so the replicator restarts from the persisted snapshot.
  *
+ * Where a turn starts: `readFrom(snapshot + 1)` tells the source, before the turn subscribes,
+ * the first offset its replicator needs. When the turn's first fetch starts past it (the group's
+ * offset was moved forward, or the database restored from an older backup), the turn seeks back
+ * there; when reading still starts past it, retention deleted those records and the source
+ * reports a fatal error instead of skipping them.
+ *
  * Backpressure: `pause()` stops fetching; `throttle(ms)` makes each batch wait before the next
  * fetch. Memory held here is at most one fetched batch.
  */
@@ -119,7 +125,12 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       if (owner === null) logger.info(`standing by: another member of the group reads ${topic}`);
       lose('the group gave the partition to another member');
     } else if (owner === null) gain(partitions[0]!, payload.memberId);
-    else if (turn) turn.rejoined = true;
+    else if (turn) {
+      turn.rejoined = true;
+      // A rejoin drops a seek kafkajs already applied: reading starts at the group's committed
+      // offset again, which is no sign that the records are gone. Seek again.
+      if (turn.lastDelivered === null && turn.seekBack === 'sought') turn.seekBack = 'none';
+    }
   });
   for (const event of [consumer.events.CRASH, consumer.events.STOP, consumer.events.DISCONNECT] as const) {
     consumer.on(event, ({ payload }: { payload?: { error?: Error } }) => lose(payload?.error ? `consumer ${event.split('.')[1]}: ${payload.error.message}` : `consumer ${event.split('.')[1]}`));
@@ -150,11 +161,16 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
 
   /**
    * A turn reads from the group's committed offset, which `run` never moves past the persisted
-   * snapshot + 1; a restored database or a hand-moved group offset can. Reading from there would
-   * skip every version in between for good, so the turn seeks back to where its replicator needs
-   * to start. If reading still starts past it, retention deleted those records (kafkajs found the
-   * offset out of range and went to the log start): nothing can bring this database up to date
-   * from the topic, and the replicator stops rather than leave the gap. True: skip this batch.
+   * snapshot + 1; a restored database or a hand-moved group offset can (and so can retention,
+   * when kafkajs finds the committed offset out of range and starts at the log start). Reading
+   * from there would skip every version in between for good, so the turn seeks back to where its
+   * replicator needs to start; the batch fetched from past it is dropped unresolved. If reading
+   * still starts past it after the seek, retention deleted those records (kafkajs found the
+   * offset out of range, reset the group's offset to the log start and read from there): nothing
+   * can bring this database up to date from the topic, and the replicator fails rather than leave
+   * the gap, with nothing delivered and so nothing committed past the snapshot. Only the first
+   * batch of a turn is checked: after it, the per-turn `lastDelivered` check (below) ends a turn
+   * whose reading jumps ahead. True: skip this batch.
    */
   const startsPastNeeded = (current: Turn, partition: number, fetchedOffset: number): boolean => {
     const needed = current.needsFrom;
@@ -162,16 +178,21 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     if (current.seekBack === 'gone') return true;
     if (current.seekBack === 'sought') {
       current.seekBack = 'gone';
+      // Stop fetching the same batch over and over while the replicator stops.
+      paused = true;
+      consumer.pause([{ topic }]);
       ownership.next({
         type: 'fatal',
         error: new Error(
-          `${topic}/${partition} no longer holds offset ${needed} (retention deleted it; reading from there went on at ${fetchedOffset}): the versions after the persisted snapshot ${needed - 1} cannot be installed from this topic`,
+          `${topic}/${partition} no longer holds offset ${needed} (retention deleted it: after seeking to ${needed}, reading starts at offset ${fetchedOffset}): versions ${needed}..${fetchedOffset - 1} after the persisted snapshot ${needed - 1} cannot be installed from this topic; restore the database from a backup at or after snapshot ${fetchedOffset - 1}`,
         ),
       });
       return true;
     }
     current.seekBack = 'sought';
-    logger.warn(`turn ${current.number}: the group's committed offset ${fetchedOffset} is past the persisted snapshot ${needed - 1}; reading ${topic}/${partition} from ${needed} instead, so versions ${needed}..${fetchedOffset - 1} are not skipped`);
+    logger.warn(
+      `turn ${current.number}: reading ${topic}/${partition} would start at offset ${fetchedOffset} (the group's committed offset, or the log start), past the persisted snapshot ${needed - 1}; seeking back to offset ${needed} so that versions ${needed}..${fetchedOffset - 1} are not skipped`,
+    );
     consumer.seek({ topic, partition, offset: String(needed) });
     return true;
   };
