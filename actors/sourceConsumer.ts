@@ -90,6 +90,7 @@ export function createSourceConsumer(source: MessageSource, parse: BatchParser) 
       switch (command.type) {
         case 'START':
           if (subscription) return;
+          source.readFrom?.(command.from);
           subscription = source.batches
             .pipe(
               mergeMap((records) => from(chunks(records, input.channelSize))),

@@ -27,7 +27,8 @@ export interface CohortReplicatorInput {
 
 /** What the source consumer actor (actors/sourceConsumer.ts) accepts. */
 export type SourceCommand =
-  | { readonly type: 'START' }
+  /** Start reading; the replicator needs every record from offset `from` on (the persisted snapshot + 1). */
+  | { readonly type: 'START'; readonly from: Version }
   | { readonly type: 'PAUSE' }
   | { readonly type: 'RESUME' }
   /** Wait this long after each batch (backpressure); 0: full speed. */
@@ -116,7 +117,7 @@ export const cohortReplicatorMachine = setup({
       if (event.type !== 'QUEUE.READY') return;
       enqueue.assign({ snapshot: event.snapshot, persisted: event.snapshot, committed: event.snapshot });
       enqueue.sendTo('replicator', { type: 'START', snapshot: event.snapshot } satisfies ReplicatorServiceEvent);
-      enqueue.sendTo('source', { type: 'START' } satisfies SourceCommand);
+      enqueue.sendTo('source', { type: 'START', from: event.snapshot + 1 } satisfies SourceCommand);
     }),
     forwardRecords: enqueueActions(({ event, enqueue }) => {
       if (event.type === 'SOURCE.RECORDS') enqueue.sendTo('replicator', { type: 'RECORDS', batch: event.batch } satisfies ReplicatorServiceEvent);

@@ -57,6 +57,14 @@ export interface MessageSource {
   resume(): void;
   /** Optional backpressure short of a pause: wait `delayMs` after each batch before reading the next (0: no wait). */
   throttle?(delayMs: number): void;
+  /**
+   * Told once, before `batches` is subscribed: the replicator needs every record from this
+   * offset on (the persisted snapshot + 1). A source that would start past it (Kafka: a group
+   * offset moved forward, or a database restored from an older backup) starts there instead, and
+   * fails when it cannot (retention deleted those records). Sources that always start at or
+   * below it may leave this out.
+   */
+  readFrom?(offset: Version): void;
   /** Release the source (leave a consumer group, close a file). Called once, after the final commit. */
   close?(): Promise<void>;
   /**

@@ -13,10 +13,16 @@
  * another member owned the partition meanwhile and moved on; the turn ends (ownership lost,
  * then gained again) so the replicator restarts from the persisted snapshot.
  *
+ * Where a turn starts: `readFrom(snapshot + 1)` tells the source, before the turn subscribes,
+ * the first offset its replicator needs. When the turn's first fetch starts past it (the group's
+ * offset was moved forward, or the database restored from an older backup), the turn seeks back
+ * there; when reading still starts past it, retention deleted those records and the source
+ * reports a fatal error instead of skipping them.
+ *
  * Backpressure: `pause()` stops fetching; `throttle(ms)` makes each batch wait before the next
  * fetch. Memory held here is at most one fetched batch.
  */
-import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { Observable, Subject, type Subscriber } from 'rxjs';
 import type { OwnershipChange, SharedLog } from '../../actors/membership.js';
 import { backoffDelay } from '../../machines/backoff.js';
@@ -52,6 +58,20 @@ interface Turn {
   lastDelivered: Version | null;
   /** Set by a rebalance during the turn: the next batch must continue where the turn left off. */
   rejoined: boolean;
+  /** The first offset this turn's replicator needs (its persisted snapshot + 1); null: not told. */
+  readonly needsFrom: Version | null;
+  /** `sought`: this turn sought back to `needsFrom`, so reading still starting past it means the records are gone (`gone`). */
+  seekBack: 'none' | 'sought' | 'gone';
+}
+
+/**
+ * The offset a fetch asked for: where reading stands for this partition (kafkajs keeps it on the
+ * batch, untyped; the first message may lie past it when offsets in between hold no records).
+ * kafkajs hands over no empty batch, so the first message's offset is there as the fallback.
+ */
+function fetchedOffsetOf(batch: Batch): number {
+  const fetched = (batch as Batch & { readonly fetchedOffset?: string }).fetchedOffset;
+  return fetched === undefined ? Number(batch.firstOffset() ?? Number.NaN) : Number(fetched);
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -72,6 +92,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
   let paused = false;
   let closing = false;
   let endOffset: Version | null = null;
+  /** What `readFrom` said, for the turn subscribing next. */
+  let nextTurnNeedsFrom: Version | null = null;
   /** The latest commit sent to the group, settled or not: the next one waits for it. */
   let commits: Promise<void> = Promise.resolve();
 
@@ -103,7 +125,12 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       if (owner === null) logger.info(`standing by: another member of the group reads ${topic}`);
       lose('the group gave the partition to another member');
     } else if (owner === null) gain(partitions[0]!, payload.memberId);
-    else if (turn) turn.rejoined = true;
+    else if (turn) {
+      turn.rejoined = true;
+      // A rejoin drops a seek kafkajs already applied: reading starts at the group's committed
+      // offset again, which is no sign that the records are gone. Seek again.
+      if (turn.lastDelivered === null && turn.seekBack === 'sought') turn.seekBack = 'none';
+    }
   });
   for (const event of [consumer.events.CRASH, consumer.events.STOP, consumer.events.DISCONNECT] as const) {
     consumer.on(event, ({ payload }: { payload?: { error?: Error } }) => lose(payload?.error ? `consumer ${event.split('.')[1]}: ${payload.error.message}` : `consumer ${event.split('.')[1]}`));
@@ -132,6 +159,44 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     return null;
   };
 
+  /**
+   * A turn reads from the group's committed offset, which `run` never moves past the persisted
+   * snapshot + 1; a restored database or a hand-moved group offset can (and so can retention,
+   * when kafkajs finds the committed offset out of range and starts at the log start). Reading
+   * from there would skip every version in between for good, so the turn seeks back to where its
+   * replicator needs to start; the batch fetched from past it is dropped unresolved. If reading
+   * still starts past it after the seek, retention deleted those records (kafkajs found the
+   * offset out of range, reset the group's offset to the log start and read from there): nothing
+   * can bring this database up to date from the topic, and the replicator fails rather than leave
+   * the gap, with nothing delivered and so nothing committed past the snapshot. Only the first
+   * batch of a turn is checked: after it, the per-turn `lastDelivered` check (below) ends a turn
+   * whose reading jumps ahead. True: skip this batch.
+   */
+  const startsPastNeeded = (current: Turn, partition: number, fetchedOffset: number): boolean => {
+    const needed = current.needsFrom;
+    if (needed === null || current.lastDelivered !== null || !(fetchedOffset > needed)) return false;
+    if (current.seekBack === 'gone') return true;
+    if (current.seekBack === 'sought') {
+      current.seekBack = 'gone';
+      // Stop fetching the same batch over and over while the replicator stops.
+      paused = true;
+      consumer.pause([{ topic }]);
+      ownership.next({
+        type: 'fatal',
+        error: new Error(
+          `${topic}/${partition} no longer holds offset ${needed} (retention deleted it: after seeking to ${needed}, reading starts at offset ${fetchedOffset}): versions ${needed}..${fetchedOffset - 1} after the persisted snapshot ${needed - 1} cannot be installed from this topic; restore the database from a backup at or after snapshot ${fetchedOffset - 1}`,
+        ),
+      });
+      return true;
+    }
+    current.seekBack = 'sought';
+    logger.warn(
+      `turn ${current.number}: reading ${topic}/${partition} would start at offset ${fetchedOffset} (the group's committed offset, or the log start), past the persisted snapshot ${needed - 1}; seeking back to offset ${needed} so that versions ${needed}..${fetchedOffset - 1} are not skipped`,
+    );
+    consumer.seek({ topic, partition, offset: String(needed) });
+    return true;
+  };
+
   const eachBatch = async (payload: EachBatchPayload) => {
     const { batch } = payload;
     if (batch.topic !== topic) return;
@@ -141,6 +206,7 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
     if (batch.messages.length === 0) return;
     const current = await awaitTurn(payload, turnNumber);
     if (!current) return;
+    if (startsPastNeeded(current, batch.partition, fetchedOffsetOf(batch))) return;
     const origin = `${topic}/${batch.partition}`;
     const fresh = current.lastDelivered === null ? batch.messages : batch.messages.filter((message) => Number(message.offset) > current.lastDelivered!);
     if (fresh.length > 0) {
@@ -167,7 +233,8 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       subscriber.error(new Error(`the Kafka source of ${topic} already has a reader for this turn of ownership`));
       return;
     }
-    const mine: Turn = { number: turnNumber, subscriber, lastDelivered: null, rejoined: false };
+    const mine: Turn = { number: turnNumber, subscriber, lastDelivered: null, rejoined: false, needsFrom: nextTurnNeedsFrom, seekBack: 'none' };
+    nextTurnNeedsFrom = null;
     turn = mine;
     // A new turn starts unthrottled and fetching, whatever the previous turn left behind.
     throttleMs = 0;
@@ -214,6 +281,9 @@ export function createKafkaSource(options: KafkaSourceOptions): KafkaSource {
       return turn?.lastDelivered ?? null;
     },
     endOffset: () => endOffset,
+    readFrom(offset: Version) {
+      nextTurnNeedsFrom = offset;
+    },
     commit(version: Version) {
       const refuse = () => new Error(`cannot commit offset ${version + 1} of ${topic}: this member does not own the partition`);
       if (owner === null) return Promise.reject(refuse());

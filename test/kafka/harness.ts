@@ -126,6 +126,29 @@ export async function connectAdmin(bootstrap: string): Promise<KafkaAdmin> {
 }
 
 /**
+ * Moves a group's committed offset to `offset`, as an operator (or a script) would with a
+ * consumer of that group: the mock has no DescribeGroups, so kafkajs' `admin.setOffsets()` cannot.
+ * A throw-away member joins the group (reading nothing), commits, and leaves; run it while no
+ * other member is in the group.
+ */
+export async function commitGroupOffset(bootstrap: string, groupId: string, topic: string, offset: number): Promise<void> {
+  const kafka = new Kafka({ clientId: 'test-operator', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING, ...FAST_MOCK_CLIENT_CONFIG });
+  const consumer = kafka.consumer({ groupId, ...FAST_MOCK_CONSUMER_CONFIG });
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, () => void (joined = true));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    // Nothing is read: every partition is paused as soon as it is assigned.
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: async ({ pause }) => void pause() });
+    await until(`a member of ${groupId} to join`, () => joined, 15_000);
+    await consumer.commitOffsets([{ topic, partition: 0, offset: String(offset) }]);
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+/**
  * Clean-ups for one test, run newest first when it ends, each given at most 5 s. Call it before
  * `mockKafkaForTest` (node:test runs `after` hooks in the order registered): clients then go
  * before the broker they talk to, and a kafkajs client never retries against a stopped broker.

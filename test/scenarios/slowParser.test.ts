@@ -119,7 +119,7 @@ test("the parser catching up does not resume a source the replicator paused; the
     consumer.stop();
   });
   consumer.start();
-  consumer.send({ type: 'START' });
+  consumer.send({ type: 'START', from: 1 });
   await until(() => source.paused, 'the source paused for the parser');
   const heldAtPause = parser.held;
   assert.ok(heldAtPause >= 10 && heldAtPause < 15, `${heldAtPause} records wait for the parser`);
