@@ -3,7 +3,9 @@
  * nothing), at 1 000, 100 000 and 1 000 000 outstanding versions. Each case runs in its own
  * process so its peak RSS is its own, BENCH_ROUNDS times (default 3, cases alternating; the median
  * counts, since the machine is shared). Prints transactions/s (candidate + decision in, version
- * installed and snapshot persisted out), peak RSS, and the depth ratio the bar is about.
+ * installed and snapshot persisted out), peak RSS, and the depth ratio the bar is about. The log
+ * comes from test/bench/logProducer.ts: a worker thread that copies record templates and patches
+ * their digits (versions from 20 000 000), the benchmark's stand-in for Kafka.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

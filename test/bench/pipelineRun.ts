@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createCohortReplicator, createMemorySource, silentLogger } from '../../index.js';
-import { startLogProducer } from './logProducer.js';
+import { FIRST_VERSION, startLogProducer } from './logProducer.js';
 
 const args = new Map(process.argv.slice(2).map((arg) => arg.replace(/^--/, '').split('=') as [string, string]));
 const total = Number(args.get('total') ?? 1_000_000);
@@ -52,7 +52,8 @@ const replicator = createCohortReplicator({
     },
   },
   snapshotStore: {
-    getSnapshot: async () => 0,
+    // The log starts at FIRST_VERSION (see logProducer.ts): the snapshot before it.
+    getSnapshot: async () => FIRST_VERSION - 1,
     updateSnapshot: async (version) => {
       persisted = version;
       if (persisted >= target) wakeDone?.();
