@@ -9,7 +9,7 @@
  */
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 import type { RawRecord } from '../../machines/domain.js';
-import { recordsOf, syntheticLog } from './syntheticLog.js';
+import { BYTES_PER_TRANSACTION, recordsOf, syntheticLog } from './syntheticLog.js';
 
 interface Chunk {
   readonly buffer: ArrayBuffer;
@@ -18,14 +18,28 @@ interface Chunk {
   readonly lastCandidate: number;
 }
 
+interface Request {
+  readonly count: number;
+  /** Buffers of earlier blocks the replicator is done with, to write later blocks into. */
+  readonly spares: readonly ArrayBuffer[];
+}
+
 /** The first candidate's version; a replicator of this log starts from snapshot `FIRST_VERSION - 1`. */
 export const FIRST_VERSION = 20_000_000;
+/** Spare block buffers the worker keeps. */
+const SPARES = 4;
 
 if (!isMainThread && parentPort) {
   const port = parentPort;
   const log = syntheticLog(undefined, undefined, undefined, { firstVersion: FIRST_VERSION });
-  port.on('message', (count: number) => {
-    const { bytes, table } = log.nextBytes(count);
+  const spares: ArrayBuffer[] = [];
+  port.on('message', ({ count, spares: returned }: Request) => {
+    for (const spare of returned) if (spares.length < SPARES) spares.push(spare);
+    let into: Buffer | undefined;
+    for (let i = 0; i < spares.length && into === undefined; i++) {
+      if (spares[i]!.byteLength >= count * BYTES_PER_TRANSACTION) into = Buffer.from(spares.splice(i, 1)[0]!);
+    }
+    const { bytes, table } = log.nextBytes(count, into);
     // The buffer is this chunk's alone (never the shared pool), so it can be transferred whole.
     const chunk: Chunk = { buffer: bytes.buffer as ArrayBuffer, table, lastCandidate: log.lastCandidate };
     port.postMessage(chunk, [chunk.buffer, table.buffer as ArrayBuffer]);
@@ -40,6 +54,12 @@ export interface LogProducer {
    * slices, when the window asks for only a few hundred transactions at a time).
    */
   next(count: number): Promise<{ records: RawRecord[]; lastCandidate: number }>;
+  /**
+   * Says that `version` was installed: every record up to its decision has been parsed, so the
+   * blocks that end there are done with and their buffers go back to the worker for later blocks
+   * (writing into fresh memory cost the worker more than making the records).
+   */
+  installed(version: number): void;
   close(): Promise<void>;
 }
 
@@ -50,9 +70,15 @@ export function startLogProducer(): LogProducer {
   const worker = new Worker(new URL(import.meta.url));
   const pending: Array<(chunk: Chunk) => void> = [];
   worker.on('message', (chunk: Chunk) => pending.shift()?.(chunk));
+  // Blocks handed out, oldest first, with their last candidate's version.
+  const outstanding: Chunk[] = [];
+  let installedUpTo = 0;
   const request = (count: number) => {
     const promise = new Promise<Chunk>((resolve) => pending.push(resolve));
-    worker.postMessage(count);
+    const spares: ArrayBuffer[] = [];
+    while (outstanding.length > 0 && outstanding[0]!.lastCandidate <= installedUpTo) spares.push(outstanding.shift()!.buffer);
+    const message: Request = { count, spares };
+    worker.postMessage(message, spares);
     return promise;
   };
   let prefetched: Promise<Chunk> | null = null;
@@ -69,6 +95,7 @@ export function startLogProducer(): LogProducer {
         if (taken === records.length) {
           const chunk = await (prefetched ?? request(Math.max(BLOCK, count)));
           prefetched = request(Math.max(BLOCK, count));
+          outstanding.push(chunk);
           table = chunk.table;
           records = recordsOf(Buffer.from(chunk.buffer), table);
           taken = 0;
@@ -79,6 +106,9 @@ export function startLogProducer(): LogProducer {
         lastCandidate = table[(end - 2) * 4]!;
       }
       return { records: out, lastCandidate };
+    },
+    installed(version) {
+      if (version > installedUpTo) installedUpTo = version;
     },
     async close() {
       await worker.terminate();

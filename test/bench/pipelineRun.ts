@@ -44,13 +44,15 @@ let wakeFeeder: (() => void) | null = null;
 let persisted = 0;
 let target = Infinity;
 let wakeDone: (() => void) | null = null;
+const producer = startLogProducer();
 const source = createMemorySource({ maxBatch: 2_000 });
 const replicator = createCohortReplicator({
   source,
   parseOnWorkerThread: onWorker,
   installer: {
-    install: async () => {
+    install: async (_statemaps, version) => {
       installed += 1;
+      producer.installed(version);
       if (wakeFeeder && window - (pushed - installed) >= chunk) {
         const wake = wakeFeeder;
         wakeFeeder = null;
@@ -79,7 +81,6 @@ const replicator = createCohortReplicator({
 if (observe) await replicator.observability.ready();
 replicator.start();
 
-const producer = startLogProducer();
 let lastCandidate = 0;
 const started = performance.now();
 const mainCpuBefore = mainThreadCpuSeconds();

@@ -21,8 +21,10 @@ export interface SyntheticLog {
    * The next `count` transactions written back to back into one fresh buffer and, per record,
    * offset, start, end and type (1 candidate, 2 decision): what a fetch response holds, made
    * without a Buffer per record so the producer stays cheap next to the replicator it feeds.
+   * `into`, when at least `BYTES_PER_TRANSACTION * count` long, is written to (and `bytes` is a
+   * view of it) instead of a fresh buffer: touching fresh memory can cost more than the records.
    */
-  nextBytes(count: number): { readonly bytes: Buffer; readonly table: Float64Array };
+  nextBytes(count: number, into?: Buffer): { readonly bytes: Buffer; readonly table: Float64Array };
   readonly lastCandidate: number;
 }
 
@@ -113,6 +115,9 @@ function patchDigits(bytes: Uint8Array, end: number, value: number, width: numbe
     value = rest;
   }
 }
+
+/** Room per transaction in `nextBytes`'s buffer: records are ASCII, a candidate and its decision under 1 000 bytes each. */
+export const BYTES_PER_TRANSACTION = 2_000;
 
 const POWERS_OF_TEN = Array.from({ length: 11 }, (_, exponent) => 10 ** exponent);
 /** At most this many accounts have 5-digit names ("acc-00042"), which templates require. */
@@ -230,10 +235,9 @@ export function syntheticLog(accounts = 10_000, seed = 1, suffixSize = 10_000, o
   const nameDigits = Buffer.from(accountNames.map((nameBytes) => nameBytes.subarray(4).toString('latin1')).join(''), 'latin1');
   const amountDigits = Buffer.from(amounts.map((amount) => amount.toString('latin1')).join(''), 'latin1');
 
-  const nextBytes = (count: number) => {
+  const nextBytes = (count: number, into?: Buffer) => {
     const table = new Float64Array(count * 8);
-    // Records are ASCII and under 1 000 bytes each.
-    const bytes = Buffer.allocUnsafeSlow(count * 2_000);
+    const bytes = into !== undefined && into.length >= count * BYTES_PER_TRANSACTION ? into : Buffer.allocUnsafeSlow(count * BYTES_PER_TRANSACTION);
     let end = 0;
     for (let i = 0; i < count; i++) {
       const version = ++offset;
