@@ -82,9 +82,12 @@ export function startLogProducer(): LogProducer {
     return promise;
   };
   let prefetched: Promise<Chunk> | null = null;
-  // The current block's records, `taken` of them handed out; its table's candidate versions.
-  let records: RawRecord[] = [];
+  // The current block (`taken` of its records handed out). Its records are made as they are
+  // handed out, not all at once: a block's worth kept alive would survive young-generation
+  // collections and be copied and promoted, which is not the replicator's cost.
+  let bytes: Buffer = Buffer.alloc(0);
   let table: Float64Array = new Float64Array(0);
+  let recordCount = 0;
   let taken = 0;
   return {
     async next(count) {
@@ -92,16 +95,17 @@ export function startLogProducer(): LogProducer {
       let lastCandidate = 0;
       // Two records per transaction: a candidate and its decision.
       while (out.length < count * 2) {
-        if (taken === records.length) {
+        if (taken === recordCount) {
           const chunk = await (prefetched ?? request(Math.max(BLOCK, count)));
           prefetched = request(Math.max(BLOCK, count));
           outstanding.push(chunk);
           table = chunk.table;
-          records = recordsOf(Buffer.from(chunk.buffer), table);
+          bytes = Buffer.from(chunk.buffer);
+          recordCount = table.length / 4;
           taken = 0;
         }
-        const end = Math.min(records.length, taken + (count * 2 - out.length));
-        for (let i = taken; i < end; i++) out.push(records[i]!);
+        const end = Math.min(recordCount, taken + (count * 2 - out.length));
+        recordsOf(bytes, table, out, taken, end);
         taken = end;
         lastCandidate = table[(end - 2) * 4]!;
       }

@@ -29,11 +29,11 @@ export interface SyntheticLog {
 }
 
 /**
- * The records a `nextBytes` chunk holds, each value a view into `bytes` (as kafkajs slices a
- * fetch response), appended to `out`.
+ * The records a `nextBytes` chunk holds (those from index `first` to before `end`), each value a
+ * view into `bytes` (as kafkajs slices a fetch response), appended to `out`.
  */
-export function recordsOf(bytes: Buffer, table: Float64Array, out: RawRecord[] = []): RawRecord[] {
-  for (let i = 0; i < table.length; i += 4) {
+export function recordsOf(bytes: Buffer, table: Float64Array, out: RawRecord[] = [], first = 0, end = table.length / 4): RawRecord[] {
+  for (let i = first * 4; i < end * 4; i += 4) {
     out.push({ offset: table[i]!, headers: table[i + 3] === 1 ? CANDIDATE : DECISION, value: bytes.subarray(table[i + 1]!, table[i + 2]!) });
   }
   return out;
