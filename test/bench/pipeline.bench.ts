@@ -11,12 +11,13 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseBatch } from '../../adapters/wire/parseRecord.js';
 import type { RawRecord } from '../../machines/domain.js';
+import { FIRST_VERSION } from './logProducer.js';
 import { syntheticLog } from './syntheticLog.js';
 
 /** Main-thread CPU microseconds per transaction that `parseBatch` alone spends on these records (best of 5 passes). */
 function parseCostUs(transactions: number): number {
   const records: RawRecord[] = [];
-  syntheticLog().next(transactions, records);
+  syntheticLog(undefined, undefined, undefined, { firstVersion: FIRST_VERSION }).next(transactions, records);
   let best = Infinity;
   for (let pass = 0; pass < 5; pass++) {
     const before = process.cpuUsage();
