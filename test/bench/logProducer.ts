@@ -71,12 +71,17 @@ export function startLogProducer(): LogProducer {
   const pending: Array<(chunk: Chunk) => void> = [];
   worker.on('message', (chunk: Chunk) => pending.shift()?.(chunk));
   // Blocks handed out, oldest first, with their last candidate's version.
-  const outstanding: Chunk[] = [];
+  const outstanding: Array<{ readonly buffer: ArrayBuffer; readonly lastCandidate: number }> = [];
   let installedUpTo = 0;
   const request = (count: number) => {
     const promise = new Promise<Chunk>((resolve) => pending.push(resolve));
     const spares: ArrayBuffer[] = [];
-    while (outstanding.length > 0 && outstanding[0]!.lastCandidate <= installedUpTo) spares.push(outstanding.shift()!.buffer);
+    // At most what the worker keeps: the rest are left to this thread's collector (a worker that
+    // allocates next to nothing on its heap seldom collects, and would hold them).
+    while (outstanding.length > 0 && outstanding[0]!.lastCandidate <= installedUpTo) {
+      const done = outstanding.shift()!.buffer;
+      if (spares.length < SPARES) spares.push(done);
+    }
     const message: Request = { count, spares };
     worker.postMessage(message, spares);
     return promise;
@@ -98,7 +103,8 @@ export function startLogProducer(): LogProducer {
         if (taken === recordCount) {
           const chunk = await (prefetched ?? request(Math.max(BLOCK, count)));
           prefetched = request(Math.max(BLOCK, count));
-          outstanding.push(chunk);
+          // Its bytes only (the table is dropped once the block is handed out).
+          outstanding.push({ buffer: chunk.buffer, lastCandidate: chunk.lastCandidate });
           table = chunk.table;
           bytes = Buffer.from(chunk.buffer);
           recordCount = table.length / 4;
