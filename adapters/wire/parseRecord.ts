@@ -6,6 +6,7 @@
 import type { RawRecord, StatemapEntry, Version } from '../../machines/domain.js';
 import type { CertificationMessage, DecisionOutcome, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
 import { CANDIDATE, DECISION, decisionOfRow, NO_STATEMAP, ROW_CANDIDATE, ROW_STRIDE, scanMessage } from './fastPath.js';
+import { addStatemap, discardStatemaps, finishStatemaps, STATEMAP_PENDING, type PendingCandidate } from './statemapChunks.js';
 
 export type ParseResult = { readonly ok: true; readonly message: CertificationMessage } | { readonly ok: false; readonly reject: RejectedRecord };
 
@@ -93,16 +94,27 @@ export function validateBody(type: RecordType, body: unknown, offset: Version): 
 
 const ROW = new Float64Array(ROW_STRIDE);
 
-/** The message the fast path read into ROW from `value`. */
-function messageOfRow(value: Buffer, offset: Version): CertificationMessage {
+/**
+ * The message the fast path read into ROW from `value`. With `deferStatemap`, a candidate's
+ * statemap is queued (statemapChunks.ts) and filled in by the batch's `finishStatemaps()`.
+ */
+function messageOfRow(value: Buffer, offset: Version, deferStatemap: boolean): CertificationMessage {
   if (ROW[0] === ROW_CANDIDATE) {
     const start = ROW[1]!;
-    return { kind: 'candidate', version: offset, statemap: start === NO_STATEMAP ? [] : (JSON.parse(value.toString('utf8', start, ROW[2]!)) as StatemapEntry[]) };
+    if (start === NO_STATEMAP) return { kind: 'candidate', version: offset, statemap: [] };
+    if (!deferStatemap) return { kind: 'candidate', version: offset, statemap: JSON.parse(value.toString('utf8', start, ROW[2]!)) as StatemapEntry[] };
+    const candidate: PendingCandidate = { kind: 'candidate', version: offset, statemap: STATEMAP_PENDING };
+    addStatemap(candidate, value, start, ROW[2]!);
+    return candidate;
   }
   return decisionOfRow(ROW, 0, offset);
 }
 
 export function parseRecord(record: RawRecord): ParseResult {
+  return parseOne(record, false);
+}
+
+function parseOne(record: RawRecord, deferStatemap: boolean): ParseResult {
   const origin = record.origin ?? null;
   const offset = parseOffset(record.offset);
   const reject = (reason: string): ParseResult => ({ ok: false, reject: { offset, origin, reason } });
@@ -116,7 +128,7 @@ export function parseRecord(record: RawRecord): ParseResult {
   // messages need; whatever it is unsure of is left to JSON.parse, the authority on errors.
   if (typeof record.value !== 'string') {
     const value = record.value;
-    if (scanMessage(value, 0, value.length, type === 'Candidate' ? CANDIDATE : DECISION, offset, ROW, 0)) return { ok: true, message: messageOfRow(value, offset) };
+    if (scanMessage(value, 0, value.length, type === 'Candidate' ? CANDIDATE : DECISION, offset, ROW, 0)) return { ok: true, message: messageOfRow(value, offset, deferStatemap) };
   }
   let body: unknown;
   try {
@@ -146,11 +158,23 @@ export function sharedOrigin(records: readonly RawRecord[]): string | null {
   return origin;
 }
 
+/**
+ * Every record's `parseRecord` result, in one batch. Statemaps the fast path checked are read with
+ * one `JSON.parse` per chunk of them (statemapChunks.ts) instead of one per candidate: the same
+ * values, for a fraction of the calls.
+ */
 export function parseBatch(records: readonly RawRecord[]): ParsedBatch {
   const messages: CertificationMessage[] = [];
   const rejects: RejectedRecord[] = [];
   let lastOffset: Version | null = null;
-  for (const record of records) lastOffset = collectParseResult(parseRecord(record), messages, rejects, lastOffset);
+  discardStatemaps();
+  try {
+    for (const record of records) lastOffset = collectParseResult(parseOne(record, true), messages, rejects, lastOffset);
+    finishStatemaps();
+  } catch (error) {
+    discardStatemaps();
+    throw error;
+  }
   return { messages, rejects, lastOffset, origin: sharedOrigin(records) };
 }
 

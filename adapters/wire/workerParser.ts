@@ -14,10 +14,11 @@
  * new worker. `close()` terminates the workers and rejects whatever is still pending.
  */
 import { Worker, type ResourceLimits } from 'node:worker_threads';
-import type { RawRecord, StatemapEntry, Version } from '../../machines/domain.js';
-import type { CandidateMessage, CertificationMessage, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
+import type { RawRecord, Version } from '../../machines/domain.js';
+import type { CertificationMessage, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
 import { decisionOfRow } from './fastPath.js';
 import { collectParseResult, parseOffset, parseRecord, sharedOrigin } from './parseRecord.js';
+import { addStatemap, discardStatemaps, finishStatemaps, STATEMAP_PENDING, type PendingCandidate } from './statemapChunks.js';
 import {
   IN_CANDIDATE,
   IN_DECISION,
@@ -353,28 +354,6 @@ export function createWorkerParser(options: WorkerParserOptions = {}): WorkerPar
   return { parse, close };
 }
 
-/**
- * Statemap texts of a batch are read with one `JSON.parse` per chunk of about this many bytes
- * (`[text,text,...]`) rather than one call each: a call costs more than the few dozen bytes a
- * Talos statemap holds, and a chunk this size still decodes into an ordinary young string.
- */
-const STATEMAP_CHUNK_BYTES = 32 * 1024;
-let scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
-
-type MutableCandidate = { kind: 'candidate'; version: Version; statemap: CandidateMessage['statemap'] };
-
-/** Parses the statemaps copied into `scratch[0..end)` (each followed by a comma) and hands them to their candidates. */
-function parseStatemapChunk(end: number, owners: MutableCandidate[]): void {
-  if (owners.length === 0) return;
-  scratch[0] = 0x5b; // '['
-  scratch[end - 1] = 0x5d; // the last comma becomes ']'
-  const statemaps = JSON.parse(scratch.toString('utf8', 0, end)) as StatemapEntry[][];
-  for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps[k]!;
-  owners.length = 0;
-  // Grown for one huge statemap: not kept at that size.
-  if (scratch.length > STATEMAP_CHUNK_BYTES * 2) scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
-}
-
 /** Builds `parseBatch(records)`'s result from a worker's answer (`null`: every record is local). */
 function rebuild(records: readonly RawRecord[], response: ParseResponse | null): ParsedBatch {
   const messages: CertificationMessage[] = [];
@@ -385,9 +364,7 @@ function rebuild(records: readonly RawRecord[], response: ParseResponse | null):
   const bytes = response === null ? null : new Uint8Array(response.bytes);
   const reasons = response?.reasons ?? [];
   let reason = 0;
-  const owners: MutableCandidate[] = [];
-  // scratch[0] is left for the opening bracket.
-  let at = 1;
+  discardStatemaps();
   for (let i = 0; i < records.length; i++) {
     const r = i * RESULT_STRIDE;
     const code = nums === null ? OUT_LOCAL : nums[r]!;
@@ -401,28 +378,17 @@ function rebuild(records: readonly RawRecord[], response: ParseResponse | null):
       rejects.push({ offset, origin: records[i]!.origin ?? null, reason: reasons[reason++]! });
     } else if (code === OUT_CANDIDATE) {
       const start = nums![r + 1]!;
-      const candidate: MutableCandidate = { kind: 'candidate', version: offset, statemap: [] };
+      if (start === NO_STATEMAP) {
+        messages.push({ kind: 'candidate', version: offset, statemap: [] });
+        continue;
+      }
+      const candidate: PendingCandidate = { kind: 'candidate', version: offset, statemap: STATEMAP_PENDING };
       messages.push(candidate);
-      if (start === NO_STATEMAP) continue;
-      const end = nums![r + 2]!;
-      const length = end - start;
-      if (at + length + 1 > scratch.length) {
-        parseStatemapChunk(at, owners);
-        at = 1;
-        if (length + 2 > scratch.length) scratch = Buffer.allocUnsafeSlow(length + 2);
-      }
-      scratch.set(bytes!.subarray(start, end), at);
-      at += length;
-      scratch[at++] = 0x2c; // ','
-      owners.push(candidate);
-      if (at >= STATEMAP_CHUNK_BYTES) {
-        parseStatemapChunk(at, owners);
-        at = 1;
-      }
+      addStatemap(candidate, bytes!, start, nums![r + 2]!);
     } else {
       messages.push(decisionOfRow(nums!, r, offset));
     }
   }
-  parseStatemapChunk(at, owners);
+  finishStatemaps();
   return { messages, rejects, lastOffset, origin: sharedOrigin(records) };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import type { RawRecord } from '../../machines/domain.js';
 import type { CandidateMessage, ParsedBatch } from '../../machines/messages.js';
-import { parseBatch } from '../../adapters/wire/parseRecord.js';
+import { collectParseResult, parseBatch, parseRecord, sharedOrigin } from '../../adapters/wire/parseRecord.js';
 import { createWorkerParser, type WorkerParser } from '../../adapters/wire/workerParser.js';
 import { syntheticLog } from '../bench/syntheticLog.js';
 
@@ -125,6 +125,40 @@ const record = (base: number): fc.Arbitrary<RawRecord> =>
 const batch = fc.integer({ min: 0, max: 40 }).chain((n) => fc.tuple(...Array.from({ length: n }, (_, i) => record(i + 1))));
 
 // ---- Tests ----------------------------------------------------------------------------------
+
+/** `parseBatch` as it was, record by record: each statemap read with its own `JSON.parse`. */
+function parseEach(records: readonly RawRecord[]): ParsedBatch {
+  const messages: ParsedBatch['messages'][number][] = [];
+  const rejects: ParsedBatch['rejects'][number][] = [];
+  let lastOffset: number | null = null;
+  for (const record of records) lastOffset = collectParseResult(parseRecord(record), messages, rejects, lastOffset);
+  return { messages, rejects, lastOffset, origin: sharedOrigin(records) };
+}
+
+describe('parseBatch (statemaps read in chunks)', () => {
+  test('random batches parse exactly as parseRecord, record by record', () => {
+    fc.assert(
+      fc.property(batch, (records) => {
+        assert.deepStrictEqual(parseBatch(records), parseEach(records));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('statemaps across chunk boundaries, one larger than a chunk, multi-byte UTF-8', () => {
+    const records: RawRecord[] = [];
+    const C = { messageType: 'Candidate' };
+    for (let v = 1; v <= 400; v++) {
+      const note = v === 200 ? 'x'.repeat(70_000) : `é€😀${'y'.repeat(v * 3)}`;
+      const statemap = [{ TRANSFER: { from: `a${v}`, to: 'b', note } }, { [`K${v}`]: [v, null, true, { deep: [[note]] }] }];
+      records.push({ offset: v, headers: C, value: Buffer.from(JSON.stringify({ xid: `x${v}`, statemap })) });
+    }
+    const batch = parseBatch(records);
+    assert.equal(batch.rejects.length, 0);
+    assert.deepStrictEqual(batch, parseEach(records));
+    assert.equal((batch.messages[199] as CandidateMessage).statemap.length, 2);
+  });
+});
 
 describe('createWorkerParser', () => {
   const parser = createWorkerParser();

@@ -1,0 +1,65 @@
+/**
+ * Candidates' statemaps read with one `JSON.parse` per chunk of about `STATEMAP_CHUNK_BYTES`
+ * (`[text,text,...]`) rather than one call each: a call costs more than the few dozen bytes a
+ * Talos statemap holds, and a chunk this size still decodes into an ordinary young string. Used by
+ * `parseBatch` (parseRecord.ts) and the worker parser's main-thread side (workerParser.ts).
+ *
+ * Only for statemap bytes the fast path has checked: a JSON array (starting with '[' and ending
+ * with ']', so no UTF-8 sequence runs across two of them), nested no deeper than the scanner
+ * allows. Each array then decodes and parses to exactly what `JSON.parse` gives for it alone.
+ *
+ * Synchronous use only: `add` candidates of one batch, then `finish()` before anything else can
+ * use the module's scratch buffer.
+ */
+import type { StatemapEntry, Version } from '../../machines/domain.js';
+import type { CandidateMessage } from '../../machines/messages.js';
+
+export const STATEMAP_CHUNK_BYTES = 32 * 1024;
+let scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
+/** Candidates whose statemaps are in `scratch[1..at)`, in order; `scratch[0]` is left for '['. */
+const owners: PendingCandidate[] = [];
+let at = 1;
+
+/** A candidate message whose statemap is filled in by the next `finishStatemaps()`. */
+export type PendingCandidate = { kind: 'candidate'; version: Version; statemap: CandidateMessage['statemap'] };
+
+/** Placeholder for a statemap not read yet (never left in a message after `finishStatemaps`). */
+export const STATEMAP_PENDING: readonly StatemapEntry[] = Object.freeze([]);
+
+/** Parses the statemaps copied into `scratch[1..at)` (each followed by a comma) and hands them to their candidates. */
+function parseChunk(): void {
+  if (owners.length === 0) return;
+  scratch[0] = 0x5b; // '['
+  scratch[at - 1] = 0x5d; // the last comma becomes ']'
+  const statemaps = JSON.parse(scratch.toString('utf8', 0, at)) as StatemapEntry[][];
+  for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps[k]!;
+  owners.length = 0;
+  at = 1;
+  // Grown for one huge statemap: not kept at that size.
+  if (scratch.length > STATEMAP_CHUNK_BYTES * 2) scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
+}
+
+/** Queues `bytes[start..end)`, a checked statemap array, to become `candidate.statemap`. */
+export function addStatemap(candidate: PendingCandidate, bytes: Uint8Array, start: number, end: number): void {
+  const length = end - start;
+  if (at + length + 1 > scratch.length) {
+    parseChunk();
+    if (length + 2 > scratch.length) scratch = Buffer.allocUnsafeSlow(length + 2);
+  }
+  scratch.set(bytes.subarray(start, end), at);
+  at += length;
+  scratch[at++] = 0x2c; // ','
+  owners.push(candidate);
+  if (at >= STATEMAP_CHUNK_BYTES) parseChunk();
+}
+
+/** Reads every statemap queued so far into its candidate. */
+export function finishStatemaps(): void {
+  parseChunk();
+}
+
+/** Drops whatever was queued (after an exception left a batch half-read). */
+export function discardStatemaps(): void {
+  owners.length = 0;
+  at = 1;
+}
