@@ -66,7 +66,8 @@ export async function inTransaction<T>(
   }
 }
 
-async function rollbackQuietly(client: PoolClient): Promise<boolean> {
+/** ROLLBACK, whatever state the session is in; true when the session is known to be outside any transaction block. */
+export async function rollbackQuietly(client: PoolClient): Promise<boolean> {
   try {
     await client.query(ROLLBACK);
     return true;

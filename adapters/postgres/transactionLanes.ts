@@ -20,7 +20,8 @@
 import type { Pool, PoolClient, QueryResult } from 'pg';
 import { Deque } from '../../machines/structures/deque.js';
 import { TransactionAbortedError } from './errors.js';
-import { begin, COMMIT, ROLLBACK, type IsolationLevel } from './sql.js';
+import { begin, COMMIT, type IsolationLevel } from './sql.js';
+import { rollbackQuietly } from './transaction.js';
 
 export interface LaneTransaction {
   /** One or more parameterless statements sent right after BEGIN, in the same round trip. */
@@ -195,13 +196,4 @@ export function createTransactionLanes(pool: Pool, options: TransactionLanesOpti
 function settleCommit(queued: Queued, result: QueryResult): void {
   if (result.command === 'COMMIT') queued.resolve();
   else queued.reject(new TransactionAbortedError());
-}
-
-async function rollbackQuietly(client: PoolClient): Promise<boolean> {
-  try {
-    await client.query(ROLLBACK);
-    return true;
-  } catch {
-    return false;
-  }
 }
