@@ -125,7 +125,7 @@ addObservabilityOptions(run)
 addKafkaConnectionOptions(
   program
     .command('status')
-    .description("show where a cohort stands without changing anything: the database's persisted snapshot and bookkeeping, and with Kafka settings the group's committed offset; exits 2 if a start from there would skip versions")
+    .description("show where a cohort stands without changing anything: the database's persisted snapshot and bookkeeping, and with Kafka settings the group's committed offset; exits 2 if a start from there could not install every version (records gone from the topic)")
     .option('--database-url <url>', 'Postgres to read (default: DATABASE_URL)')
     .option('--data-dir <dir>', 'data directory of an embedded Postgres of an earlier command, started for the read')
     .option('--json', 'print the report as JSON'),
@@ -138,7 +138,7 @@ addKafkaConnectionOptions(
     logger,
   });
   process.stdout.write(`${flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)}\n`);
-  if (report.problems.length > 0) throw new CliError(`status: ${report.problems.length} problem(s): a replicator started from here would skip versions`, 2);
+  if (report.problems.length > 0) throw new CliError(`status: ${report.problems.length} problem(s): a replicator started from here cannot install every version`, 2);
 });
 
 try {

@@ -31,6 +31,8 @@ export interface StatusReport {
   readonly kafka: GroupPosition | null;
   /** What would lose or skip transactions when a replicator starts from here; empty when nothing does. */
   readonly problems: readonly string[];
+  /** Worth knowing, but a replicator started from here deals with it (a group offset it will seek back from). */
+  readonly notes: readonly string[];
 }
 
 export async function readStatus(options: StatusOptions): Promise<StatusReport> {
@@ -49,7 +51,7 @@ export async function readStatus(options: StatusOptions): Promise<StatusReport> 
     const replication = await readReplicationStatus(database.pool);
     // A status read answers within seconds; `run` is the one that waits out a broker outage.
     const kafka = kafkaConfig ? await readGroupPosition({ ...kafkaConfig, initialRetryTimeMs: 100, maxRetryTimeMs: 1000 }, options.logger) : null;
-    return { database: database.description, replication, kafka, problems: statusProblems(replication, kafka) };
+    return { database: database.description, replication, kafka, ...statusFindings(replication, kafka) };
   } finally {
     await database.close();
   }
@@ -63,29 +65,36 @@ async function assertDataDirectory(dataDir: string): Promise<void> {
   }
 }
 
+export interface StatusFindings {
+  readonly problems: string[];
+  readonly notes: string[];
+}
+
 /**
- * A replicator starts reading at the group's committed offset (the beginning of the topic
- * when there is none) and needs every record above the persisted snapshot. It commits only
- * up to snapshot + 1 itself, so an offset past that means the database went back (restored
- * from a backup) or someone moved the group (a reset to latest); a log starting past it means
- * retention deleted records the database never got. Both skip transactions silently.
+ * A replicator needs every record above the persisted snapshot. It commits only up to
+ * snapshot + 1 itself, so a group offset past that means the database went back (restored from
+ * a backup) or someone moved the group (a reset to latest): `run` seeks back to snapshot + 1
+ * then (see adapters/kafka/kafkaSource.ts), which is worth a note. A log starting past
+ * snapshot + 1 means retention deleted records the database never got: nothing can install
+ * them, and `run` fails rather than skip them. That, and more than one partition, are problems.
  */
-export function statusProblems(replication: ReplicationStatus, kafka: GroupPosition | null): string[] {
-  if (kafka === null) return [];
-  const problems: string[] = [];
+export function statusFindings(replication: ReplicationStatus, kafka: GroupPosition | null): StatusFindings {
+  const findings: StatusFindings = { problems: [], notes: [] };
+  if (kafka === null) return findings;
   const snapshot = replication.replicated ? replication.snapshot : 0;
   const needed = snapshot + 1;
   const where = replication.replicated ? `the persisted snapshot ${snapshot}` : 'an empty database';
-  if (kafka.partitions.length !== 1) problems.push(`topic ${kafka.topic} has ${kafka.partitions.length} partitions; a Talos certification topic has exactly one`);
+  if (kafka.partitions.length !== 1) findings.problems.push(`topic ${kafka.topic} has ${kafka.partitions.length} partitions; a Talos certification topic has exactly one`);
   for (const { partition, committed, logStart } of kafka.partitions) {
-    if (committed !== null && committed > needed) {
-      problems.push(`group ${kafka.groupId} would read ${kafka.topic}/${partition} from offset ${committed}, past ${where}: versions ${needed}..${committed - 1} would never be installed`);
-    } else if (logStart > needed) {
-      // kafkajs finds the committed offset out of range and starts from the log start.
-      problems.push(`${kafka.topic}/${partition} starts at offset ${logStart} (retention), past ${where}: versions ${needed}..${logStart - 1} are gone from the topic`);
+    if (logStart > needed) {
+      findings.problems.push(`${kafka.topic}/${partition} starts at offset ${logStart} (retention), past ${where}: versions ${needed}..${logStart - 1} are gone from the topic`);
+    } else if (committed !== null && committed > needed) {
+      findings.notes.push(
+        `group ${kafka.groupId} has committed offset ${committed} on ${kafka.topic}/${partition}, past ${where}: a replicator started from here seeks back to offset ${needed}, so that versions ${needed}..${committed - 1} are installed`,
+      );
     }
   }
-  return problems;
+  return findings;
 }
 
 export function formatStatus(report: StatusReport): string {
@@ -118,6 +127,7 @@ export function formatStatus(report: StatusReport): string {
       lines.push(`  partition ${partition}: ${commit}; ${log}; ${lag} record(s) past the persisted snapshot`);
     }
   }
+  for (const note of report.notes) lines.push(`NOTE: ${note}`);
   lines.push(report.problems.length === 0 ? 'ok' : report.problems.map((problem) => `PROBLEM: ${problem}`).join('\n'));
   return lines.join('\n');
 }

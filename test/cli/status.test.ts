@@ -1,13 +1,13 @@
 /**
  * `talos-replicator status` on a real Postgres: what it reads (the persisted snapshot, the
  * exactly-once bookkeeping, or their absence) without creating or changing anything, and the
- * rule that flags a start which would skip versions (unit cases; the Kafka side end to end is
+ * rules that flag a start which could not install every version and note one that seeks back (unit cases; the Kafka side end to end is
  * in test/kafka/processStatus.test.ts).
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
-import { statusProblems, type StatusReport } from '../../adapters/cli/status.js';
+import { statusFindings, type StatusReport } from '../../adapters/cli/status.js';
 import type { GroupPosition } from '../../adapters/kafka/groupPosition.js';
 import { createPostgresSnapshotStore, createTransactionalInstaller } from '../../adapters/postgres/index.js';
 import type { ReplicationStatus } from '../../adapters/postgres/replicationStatus.js';
@@ -94,39 +94,43 @@ test('a Kafka setting given alone is refused for what is missing, before the dat
   assert.match(nonLogLines(run.stderr).join('\n'), /^talos-replicator: .*brokers/);
 });
 
-describe('statusProblems: a start from the group offset that would skip versions', () => {
+describe('statusFindings: where a start from here would read, and what it cannot install', () => {
   const at = (snapshot: number): ReplicationStatus => ({ replicated: true, schema: 'public', snapshot, bookkeeping: null });
   const group = (committed: number | null, logStart = 0, logEnd = 1000, partitions = 1): GroupPosition => ({
     topic: 'certification',
     groupId: 'cohort',
     partitions: Array.from({ length: partitions }, (_, partition) => ({ partition, committed, logStart, logEnd })),
   });
+  const nothing = { problems: [], notes: [] };
 
   test('nothing to say without Kafka, or when the group reads from at or below snapshot + 1', () => {
-    assert.deepEqual(statusProblems(at(500), null), []);
-    assert.deepEqual(statusProblems(at(500), group(501)), []);
-    assert.deepEqual(statusProblems(at(500), group(300)), [], 'reading again from below is what a restart after a crash does: installed versions are skipped');
-    assert.deepEqual(statusProblems(at(0), group(null)), []);
-    assert.deepEqual(statusProblems({ replicated: false, schema: 'public' }, group(null)), []);
-    assert.deepEqual(statusProblems(at(500), group(501, 400)), [], 'retention below the snapshot is harmless');
+    assert.deepEqual(statusFindings(at(500), null), nothing);
+    assert.deepEqual(statusFindings(at(500), group(501)), nothing);
+    assert.deepEqual(statusFindings(at(500), group(300)), nothing, 'reading again from below is what a restart after a crash does: installed versions are skipped');
+    assert.deepEqual(statusFindings(at(0), group(null)), nothing);
+    assert.deepEqual(statusFindings({ replicated: false, schema: 'public' }, group(null)), nothing);
+    assert.deepEqual(statusFindings(at(500), group(501, 400)), nothing, 'retention below the snapshot is harmless');
   });
 
-  test('a committed offset past snapshot + 1 (a database restored from a backup, a group reset to latest)', () => {
-    assert.deepEqual(statusProblems(at(500), group(800)), [
-      'group cohort would read certification/0 from offset 800, past the persisted snapshot 500: versions 501..799 would never be installed',
-    ]);
-    assert.deepEqual(statusProblems({ replicated: false, schema: 'public' }, group(800)), [
-      'group cohort would read certification/0 from offset 800, past an empty database: versions 1..799 would never be installed',
-    ]);
+  test('a committed offset past snapshot + 1 (a database restored from a backup, a group reset to latest) is a note: run seeks back', () => {
+    assert.deepEqual(statusFindings(at(500), group(800)), {
+      problems: [],
+      notes: ['group cohort has committed offset 800 on certification/0, past the persisted snapshot 500: a replicator started from here seeks back to offset 501, so that versions 501..799 are installed'],
+    });
+    assert.deepEqual(statusFindings({ replicated: false, schema: 'public' }, group(800)), {
+      problems: [],
+      notes: ['group cohort has committed offset 800 on certification/0, past an empty database: a replicator started from here seeks back to offset 1, so that versions 1..799 are installed'],
+    });
   });
 
-  test('a log whose start retention moved past snapshot + 1, with or without a committed offset', () => {
+  test('a log whose start retention moved past snapshot + 1 is a problem, whatever the committed offset', () => {
     const gone = 'certification/0 starts at offset 600 (retention), past the persisted snapshot 500: versions 501..599 are gone from the topic';
-    assert.deepEqual(statusProblems(at(500), group(null, 600)), [gone]);
-    assert.deepEqual(statusProblems(at(500), group(450, 600)), [gone]);
+    assert.deepEqual(statusFindings(at(500), group(null, 600)), { problems: [gone], notes: [] });
+    assert.deepEqual(statusFindings(at(500), group(450, 600)), { problems: [gone], notes: [] });
+    assert.deepEqual(statusFindings(at(500), group(800, 600)), { problems: [gone], notes: [] });
   });
 
   test('more than one partition', () => {
-    assert.deepEqual(statusProblems(at(500), group(501, 0, 1000, 2)), ['topic certification has 2 partitions; a Talos certification topic has exactly one']);
+    assert.deepEqual(statusFindings(at(500), group(501, 0, 1000, 2)), { problems: ['topic certification has 2 partitions; a Talos certification topic has exactly one'], notes: [] });
   });
 });
