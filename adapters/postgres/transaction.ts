@@ -13,42 +13,36 @@ export type { IsolationLevel } from './sql.js';
 export type Queryable = Pool | ClientBase;
 
 /**
- * `opening`: a statement without parameters sent together with BEGIN in one round trip (one
- * socket write, which is what a query costs most on a busy host); `work` gets its result.
+ * Watches a client checked out of the pool until it is given back with the returned function:
+ * pg-pool removes its error listener while a client is checked out, and without ours a
+ * connection dropped by the server would be an unhandled 'error' event (a crash). The client
+ * goes back to the pool only when its session is known to be outside any transaction block
+ * (`reusable`) and its connection did not fail; otherwise it is destroyed.
  */
-export async function inTransaction<T>(
-  pool: Pool,
-  isolation: IsolationLevel,
-  work: (client: PoolClient, opened: QueryResult | null) => Promise<T>,
-  opening?: string,
-): Promise<T> {
-  const client = await pool.connect();
-  // pg-pool removes its error listener while a client is checked out; without ours a
-  // connection dropped by the server would be an unhandled 'error' event (a crash).
+export function watchCheckedOut(client: PoolClient): (reusable: boolean) => void {
   let connectionError: Error | undefined;
   const onError = (error: Error): void => {
     connectionError = error;
   };
   client.on('error', onError);
+  return (reusable) => {
+    client.removeListener('error', onError);
+    // Passing an error destroys the connection instead of returning it to the pool.
+    client.release(connectionError ?? (reusable ? undefined : new Error('connection left in an unknown transaction state')));
+  };
+}
+
+export async function inTransaction<T>(pool: Pool, isolation: IsolationLevel, work: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  const giveBack = watchCheckedOut(client);
   // Whether the session may go back to the pool: only when we know it is outside any
   // transaction block. A failed BEGIN, COMMIT or ROLLBACK leaves that unknown.
   let reusable = false;
   try {
-    let opened: QueryResult | null = null;
-    if (opening === undefined) {
-      await client.query(begin(isolation));
-    } else {
-      try {
-        const results = (await client.query(`${begin(isolation)}; ${opening}`)) as unknown as QueryResult[];
-        opened = results[results.length - 1] ?? null;
-      } catch (error) {
-        reusable = await rollbackQuietly(client);
-        throw error;
-      }
-    }
+    await client.query(begin(isolation));
     let value: T;
     try {
-      value = await work(client, opened);
+      value = await work(client);
     } catch (error) {
       reusable = await rollbackQuietly(client);
       throw error;
@@ -59,10 +53,7 @@ export async function inTransaction<T>(
     if (result.command !== 'COMMIT') throw new TransactionAbortedError();
     return value;
   } finally {
-    client.removeListener('error', onError);
-    // Passing an error destroys the connection instead of returning it to the pool.
-    const destroyReason = connectionError ?? (reusable ? undefined : new Error('connection left in an unknown transaction state'));
-    client.release(destroyReason);
+    giveBack(reusable);
   }
 }
 

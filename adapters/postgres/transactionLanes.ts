@@ -21,7 +21,7 @@ import type { Pool, PoolClient, QueryResult } from 'pg';
 import { Deque } from '../../machines/structures/deque.js';
 import { TransactionAbortedError } from './errors.js';
 import { begin, COMMIT, type IsolationLevel } from './sql.js';
-import { rollbackQuietly } from './transaction.js';
+import { rollbackQuietly, watchCheckedOut } from './transaction.js';
 
 export interface LaneTransaction {
   /** One or more parameterless statements sent right after BEGIN, in the same round trip. */
@@ -39,8 +39,6 @@ export interface LaneTransaction {
 export interface TransactionLanes {
   /** Resolves once the transaction committed; rejects with the error of its opening, its work or its COMMIT. */
   run(transaction: LaneTransaction): Promise<void>;
-  /** Transactions waiting for a lane (for tests and metrics). */
-  readonly waiting: number;
 }
 
 export interface TransactionLanesOptions {
@@ -87,13 +85,7 @@ export function createTransactionLanes(pool: Pool, options: TransactionLanesOpti
     } finally {
       connecting -= 1;
     }
-    // pg-pool removes its error listener while a client is checked out; without ours a
-    // connection dropped by the server would be an unhandled 'error' event (a crash).
-    let connectionError: Error | undefined;
-    const onError = (error: Error): void => {
-      connectionError = error;
-    };
-    client.on('error', onError);
+    const giveBack = watchCheckedOut(client);
     /** Work done, COMMIT not sent yet. */
     let awaiting: Queued | null = null;
     /** Taken from the queue but not started (its message failed at the COMMIT before it): it goes first. */
@@ -151,9 +143,7 @@ export function createTransactionLanes(pool: Pool, options: TransactionLanesOpti
       reusable = false;
       awaiting?.reject(error);
     } finally {
-      client.removeListener('error', onError);
-      // Passing an error destroys the connection instead of returning it to the pool.
-      client.release(connectionError ?? (reusable ? undefined : new Error('connection left in an unknown transaction state')));
+      giveBack(reusable);
     }
   }
 
@@ -185,9 +175,6 @@ export function createTransactionLanes(pool: Pool, options: TransactionLanesOpti
         queue.push({ transaction, resolve, reject });
         startLanes();
       });
-    },
-    get waiting() {
-      return queue.length;
     },
   };
 }
