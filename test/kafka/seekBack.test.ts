@@ -10,7 +10,7 @@
  * moving the log start offset forward as retention does: that is how the second test deletes
  * records (the mock has no DeleteRecords).
  */
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import kafkajs from 'kafkajs';
@@ -34,7 +34,6 @@ import {
   teardown,
   until,
   workloadRecords,
-  type BankCohort,
 } from './harness.js';
 
 const pg = usePostgres();
@@ -45,10 +44,25 @@ const LOG = workload(1200, 300, 61);
 const facts = logFacts(LOG);
 const TOPIC = 'certification';
 
-function startReplicator(bootstrap: string, group: string, cohort: BankCohort, firstOffsets: number[]) {
+/** A mock broker, a fresh bank database and an admin client, undone with the test; null when no broker can be had. */
+async function setUp(t: TestContext) {
+  const cleanup = teardown(t);
+  const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
+  if (!mock) return null;
+  const db = await pg.freshDatabase();
+  await prepareBank(db.pool, LOG);
+  const admin = await connectAdmin(mock.bootstrap);
+  cleanup(() => admin.close());
+  return { cleanup, mock, db, admin };
+}
+
+/** A bank cohort's replicator in `group`, noting the first offset of every batch it is handed; stopped with the test. */
+async function startReplicator(setup: NonNullable<Awaited<ReturnType<typeof setUp>>>, group: string) {
+  const cohort = await bankCohort(setup.db.pool, temp.dir);
+  const firstOffsets: number[] = [];
   const logger = captureLogger();
   const replicator = createKafkaReplicator({
-    kafka: mockKafkaSettings(bootstrap, TOPIC, group),
+    kafka: mockKafkaSettings(setup.mock.bootstrap, TOPIC, group),
     installer: cohort.installer,
     snapshotStore: cohort.snapshotStore,
     config: QUICK_REPLICATOR_CONFIG,
@@ -58,18 +72,19 @@ function startReplicator(bootstrap: string, group: string, cohort: BankCohort, f
       return parseBatch(batch);
     },
   });
-  return { replicator, ended: replicator.run(), logger };
+  const ended = replicator.run();
+  setup.cleanup(() => {
+    replicator.stop();
+    return ended.catch(() => undefined);
+  });
+  return { replicator, ended, logger, cohort, firstOffsets };
 }
 
 test('a group offset moved past the persisted snapshot + 1: the replicator seeks back and installs every version once', { timeout: 120_000 }, async (t) => {
   const GROUP = 'cohort-seek-back';
-  const cleanup = teardown(t);
-  const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
-  if (!mock) return;
-  const db = await pg.freshDatabase();
-  await prepareBank(db.pool, LOG);
-  const admin = await connectAdmin(mock.bootstrap);
-  cleanup(() => admin.close());
+  const setup = await setUp(t);
+  if (!setup) return;
+  const { mock, db, admin } = setup;
   const records = workloadRecords(LOG);
   await produce(mock.bootstrap, TOPIC, records);
 
@@ -78,13 +93,8 @@ test('a group offset moved past the persisted snapshot + 1: the replicator seeks
   await commitGroupOffset(mock.bootstrap, GROUP, TOPIC, movedTo);
   assert.equal(await admin.committedOffset(GROUP, TOPIC), movedTo);
 
-  const cohort = await bankCohort(db.pool, temp.dir);
-  const firstOffsets: number[] = [];
-  const run = startReplicator(mock.bootstrap, GROUP, cohort, firstOffsets);
-  cleanup(() => {
-    run.replicator.stop();
-    return run.ended.catch(() => undefined);
-  });
+  const run = await startReplicator(setup, GROUP);
+  const { cohort, firstOffsets } = run;
   await until(
     `the replicator to persist the last candidate ${facts.lastCandidate}`,
     async () => (await persistedSnapshot(db.pool)) === facts.lastCandidate && (await admin.committedOffset(GROUP, TOPIC)) === facts.lastCandidate + 1,
@@ -110,13 +120,9 @@ test('a group offset moved past the persisted snapshot + 1: the replicator seeks
 
 test('the records after the persisted snapshot are gone from the topic: the replicator fails naming the offsets, and installs and commits nothing', { timeout: 120_000 }, async (t) => {
   const GROUP = 'cohort-seek-back-gone';
-  const cleanup = teardown(t);
-  const mock = await mockKafkaForTest(t, { topics: [TOPIC] });
-  if (!mock) return;
-  const db = await pg.freshDatabase();
-  await prepareBank(db.pool, LOG);
-  const admin = await connectAdmin(mock.bootstrap);
-  cleanup(() => admin.close());
+  const setup = await setUp(t);
+  if (!setup) return;
+  const { mock, db, admin } = setup;
 
   // The log, then more than the ~5 MiB the mock keeps: it drops the oldest batches, the whole
   // workload among them, as retention would.
@@ -135,13 +141,8 @@ test('the records after the persisted snapshot are gone from the topic: the repl
   // The group read (and committed) up to the log start; the database is back at snapshot 0.
   await commitGroupOffset(mock.bootstrap, GROUP, TOPIC, logStart);
 
-  const cohort = await bankCohort(db.pool, temp.dir);
-  const firstOffsets: number[] = [];
-  const run = startReplicator(mock.bootstrap, GROUP, cohort, firstOffsets);
-  cleanup(() => {
-    run.replicator.stop();
-    return run.ended.catch(() => undefined);
-  });
+  const run = await startReplicator(setup, GROUP);
+  const { cohort, firstOffsets } = run;
   const out = await Promise.race([run.ended, delay(30_000).then(() => null)]);
   assert.ok(out, `the replicator still runs after 30 s; it was handed records from offset ${firstOffsets[0]} on`);
   assert.equal(out.outcome, 'failed');
