@@ -9,7 +9,7 @@ import * as sql from './sql.js';
 export interface SchemaParts {
   /** `cohort_snapshot` and its SINGLETON row at version 0. */
   readonly snapshot?: boolean;
-  /** `replicator_installed_versions` and `replicator_installed_watermark` (with its row). */
+  /** `replicator_installed_versions`, `replicator_installed_watermark` (with its row) and the claim function. */
   readonly bookkeeping?: boolean;
 }
 
@@ -25,6 +25,7 @@ export async function ensureAdapterSchema(pool: Pool, schema: string, parts: Sch
       await client.query(sql.createInstalledTable(schema));
       await client.query(sql.createWatermarkTable(schema));
       await client.query(sql.insertWatermarkRow(schema));
+      await client.query(sql.createClaimFunction(schema));
     }
   });
 }

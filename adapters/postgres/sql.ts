@@ -126,44 +126,75 @@ const SINGLETON_LITERAL = `'${SINGLETON_ID.replace(/'/g, "''")}'`;
 /**
  * How claims and prunes exclude each other: a prune takes the bookkeeping table in SHARE ROW
  * EXCLUSIVE mode (see `lockInstalledForPrune`), which conflicts with the ROW EXCLUSIVE lock every
- * claim's INSERT holds until its transaction ends. So a prune waits for every install in flight,
- * and a claim that comes while a prune runs waits for it. Postgres takes a statement's snapshot
- * after the locks it needs, so under READ COMMITTED a claim that waited reads the watermark the
- * prune left. Under REPEATABLE READ and SERIALIZABLE the transaction's snapshot is taken by its
- * first statement, before that wait: there the claim starts with an explicit LOCK TABLE (which
- * takes no snapshot), so the snapshot comes after it. Table locks write nothing: no row lock, no
- * WAL for them, unlike a FOR SHARE on the watermark row taken by every claim.
+ * claim takes and holds until its transaction ends. So a prune waits for every install in
+ * flight, and a claim that comes while a prune runs waits for it. A claim must read the
+ * watermark with a snapshot taken after that wait, or it could miss what the prune just
+ * deleted. Under READ COMMITTED a statement's snapshot is taken after the locks it needs (the
+ * batch claim's INSERT), and each statement of the claim function takes its own snapshot, so the
+ * function's INSERT, which comes after its LOCK TABLE, reads the watermark the prune left. Under
+ * REPEATABLE READ and SERIALIZABLE the transaction's snapshot is taken by its first statement,
+ * which would be the call of the function, before the wait: there the claim starts with an
+ * explicit LOCK TABLE (which takes no snapshot), so the snapshot comes after it. Table locks
+ * write nothing: no row lock, no WAL for them, unlike a FOR SHARE on the watermark row taken by
+ * every claim.
  */
 function lockForClaim(installed: string, isolation: IsolationLevel): string {
   return isolation === 'read committed' ? '' : `LOCK TABLE ${installed} IN ROW EXCLUSIVE MODE; `;
 }
 
+/** The PL/pgSQL function behind `claimVersionInline`, one per schema (see `createClaimFunction`). */
+export const CLAIM_FUNCTION = 'replicator_claim_version';
+
+const CLAIM_BODY_QUOTE = '$talos_claim$';
+
 /**
- * Claim one version for the current transaction: record it, or fail the statement when it is
- * installed already (so that nothing of this transaction can commit).
+ * Claim one version for the current transaction: record it, or fail when it is installed
+ * already (so that nothing of this transaction can commit).
  *
  * - Recorded before (its row exists): the primary key refuses it (23505, unique_violation).
  * - At or below the watermark (installed, and its row pruned since): the CASE gives NULL, which
  *   the primary key refuses too (23502, not_null_violation).
- * - Another transaction inserting the same version right now: the statement waits for it and
- *   then either fails (it committed) or claims (it rolled back): concurrent redelivery applies once.
+ * - Another transaction inserting the same version right now: the INSERT waits for it and then
+ *   either fails (it committed) or claims (it rolled back): concurrent redelivery applies once.
  *
- * `isClaimRefusal` tells these refusals from other errors. A plain INSERT ... VALUES is the
- * cheapest statement Postgres can plan, which matters because the claim is parsed and planned
- * on every transaction: the earlier form (INSERT ... SELECT ... ON CONFLICT DO NOTHING
- * RETURNING, with FOR SHARE on the watermark row) cost the server about a fifth of a whole
- * banking install. A refusal costs an extra round trip (ROLLBACK), but only on redelivery.
+ * `isClaimRefusal` tells these refusals from other errors (they keep their code, table and schema
+ * on the way out of the function).
+ *
+ * Why a function: the claim runs once per install transaction, and parsing and planning an INSERT
+ * with a subquery every time cost the server about a sixth of a whole banking install. PL/pgSQL
+ * keeps each statement's plan for the session, so a call costs parsing `SELECT f(v)` only. It
+ * needs no session state of the adapter's own (unlike PREPARE), so it works the same behind a
+ * transaction-pooling proxy. The bookkeeping schema step (re)creates it.
+ *
+ * Its LOCK TABLE states the order `lockForClaim` needs: lock first, then the INSERT's snapshot.
+ * Postgres would also take the INSERT's lock before its snapshot on its own (a cached plan's
+ * locks come first), but that is an implementation detail this must not rest on.
+ */
+export function createClaimFunction(schema: string): string {
+  const { installed, watermark } = bookkeepingNames(schema);
+  const body =
+    `BEGIN ` +
+    `LOCK TABLE ${installed} IN ROW EXCLUSIVE MODE; ` +
+    `INSERT INTO ${installed} ("version") VALUES (CASE WHEN claimed > COALESCE((SELECT "version" FROM ${watermark} WHERE id = ${SINGLETON_LITERAL}), -1) THEN claimed END); ` +
+    `END`;
+  // A schema name containing the quote tag would end the body early.
+  if (body.includes(CLAIM_BODY_QUOTE)) throw new RangeError(`schema "${schema}" must not contain ${CLAIM_BODY_QUOTE}`);
+  return (
+    `CREATE OR REPLACE FUNCTION ${qualifiedName(schema, CLAIM_FUNCTION)}(claimed bigint) RETURNS void ` +
+    `LANGUAGE plpgsql VOLATILE AS ${CLAIM_BODY_QUOTE}${body}${CLAIM_BODY_QUOTE}`
+  );
+}
+
+/**
+ * The claim for one version, calling the function `createClaimFunction` makes.
  *
  * One parameterless string, so it travels with BEGIN (or with the previous transaction's COMMIT)
- * in one round trip; the version is a checked safe integer and the id a constant, so inlining is safe.
+ * in one round trip; the version is a checked safe integer, so inlining is safe.
  */
 export function claimVersionInline(schema: string, version: Version, isolation: IsolationLevel = 'read committed'): string {
   checkClaimVersion(version);
-  const { installed, watermark } = bookkeepingNames(schema);
-  return (
-    lockForClaim(installed, isolation) +
-    `INSERT INTO ${installed} ("version") VALUES (CASE WHEN ${version} > COALESCE((SELECT "version" FROM ${watermark} WHERE id = ${SINGLETON_LITERAL}), -1) THEN ${version} END)`
-  );
+  const { installed, claim } = bookkeepingNames(schema);
+  return `${lockForClaim(installed, isolation)}SELECT ${claim}(${version})`;
 }
 
 /**
@@ -172,7 +203,7 @@ export function claimVersionInline(schema: string, version: Version, isolation: 
  * out, recorded ones skipped (ON CONFLICT DO NOTHING, which also waits for a concurrent inserter
  * of the same version). Rows are inserted in version order so overlapping concurrent batches
  * lock index entries in the same order and cannot deadlock on each other. The lock against
- * prunes is the one `claimVersionInline` describes.
+ * prunes is the one `lockForClaim` describes.
  */
 export function claimVersionsInline(schema: string, versions: readonly Version[], isolation: IsolationLevel = 'read committed'): string {
   for (const version of versions) checkClaimVersion(version);
@@ -199,12 +230,22 @@ export function lockInstalledForPrune(schema: string): string {
 }
 
 /** The bookkeeping tables' quoted names, per schema (an install should not re-quote them). */
-const bookkeepingNamesBySchema = new Map<string, { readonly installed: string; readonly watermark: string }>();
+interface BookkeepingNames {
+  readonly installed: string;
+  readonly watermark: string;
+  readonly claim: string;
+}
 
-function bookkeepingNames(schema: string): { readonly installed: string; readonly watermark: string } {
+const bookkeepingNamesBySchema = new Map<string, BookkeepingNames>();
+
+function bookkeepingNames(schema: string): BookkeepingNames {
   let names = bookkeepingNamesBySchema.get(schema);
   if (names === undefined) {
-    names = { installed: qualifiedName(schema, INSTALLED_TABLE), watermark: qualifiedName(schema, WATERMARK_TABLE) };
+    names = {
+      installed: qualifiedName(schema, INSTALLED_TABLE),
+      watermark: qualifiedName(schema, WATERMARK_TABLE),
+      claim: qualifiedName(schema, CLAIM_FUNCTION),
+    };
     bookkeepingNamesBySchema.set(schema, names);
   }
   return names;

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createTransactionalInstaller } from '../../adapters/postgres/transactionalInstaller.js';
 import { createPostgresSnapshotStore } from '../../adapters/postgres/snapshotStore.js';
 import { PostgresInstallError, TransactionAbortedError } from '../../adapters/postgres/errors.js';
+import { CLAIM_FUNCTION, createClaimFunction } from '../../adapters/postgres/sql.js';
 import { usePostgres } from '../support/postgres.js';
 import { appliedVersions, createAppliedLog, item, job, loggingInstall, range } from './fixtures.js';
 
@@ -174,5 +175,20 @@ test('bookkeeping lives in the configured schema', async () => {
   await installer.install([item(1)], 1);
   const tables = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'replication' ORDER BY 1`);
   assert.deepEqual(tables.rows.map((row) => row.table_name), ['replicator_installed_versions', 'replicator_installed_watermark']);
+  const functions = await pool.query(`SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'replication'`);
+  assert.deepEqual(functions.rows.map((row) => row.proname), [CLAIM_FUNCTION]);
   await assert.rejects(installer.install([], -3), RangeError);
+});
+
+test('the claim function works in a schema whose name needs quoting, and refuses a schema that would end its body', async () => {
+  const { pool } = await setup();
+  const user = loggingInstall();
+  const skipped: number[][] = [];
+  const schema = 'Odd "name" $x$';
+  const installer = createTransactionalInstaller(pool, { install: user.install, schema, onSkipped: (versions) => skipped.push([...versions]) });
+  await installer.install([item(1)], 1);
+  await installer.install([item(1)], 1);
+  assert.deepEqual(user.calls, [1]);
+  assert.deepEqual(skipped, [[1]]);
+  assert.throws(() => createClaimFunction('x$talos_claim$y'), /must not contain \$talos_claim\$/);
 });
