@@ -25,7 +25,8 @@ export async function ensureAdapterSchema(pool: Pool, schema: string, parts: Sch
       await client.query(sql.createInstalledTable(schema));
       await client.query(sql.createWatermarkTable(schema));
       await client.query(sql.insertWatermarkRow(schema));
-      await client.query(sql.createClaimFunction(schema));
+      const existing = await client.query<{ prosrc: string }>(sql.selectClaimFunctionBody(schema));
+      if (existing.rows[0]?.prosrc !== sql.claimFunctionBody(schema)) await client.query(sql.createClaimFunction(schema));
     }
   });
 }

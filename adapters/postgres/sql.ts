@@ -171,6 +171,14 @@ const CLAIM_BODY_QUOTE = '$talos_claim$';
  * locks come first), but that is an implementation detail this must not rest on.
  */
 export function createClaimFunction(schema: string): string {
+  return (
+    `CREATE OR REPLACE FUNCTION ${qualifiedName(schema, CLAIM_FUNCTION)}(claimed bigint) RETURNS void ` +
+    `LANGUAGE plpgsql VOLATILE AS ${CLAIM_BODY_QUOTE}${claimFunctionBody(schema)}${CLAIM_BODY_QUOTE}`
+  );
+}
+
+/** The claim function's source text, as `pg_proc.prosrc` holds it. */
+export function claimFunctionBody(schema: string): string {
   const { installed, watermark } = bookkeepingNames(schema);
   const body =
     `BEGIN ` +
@@ -179,10 +187,16 @@ export function createClaimFunction(schema: string): string {
     `END`;
   // A schema name containing the quote tag would end the body early.
   if (body.includes(CLAIM_BODY_QUOTE)) throw new RangeError(`schema "${schema}" must not contain ${CLAIM_BODY_QUOTE}`);
-  return (
-    `CREATE OR REPLACE FUNCTION ${qualifiedName(schema, CLAIM_FUNCTION)}(claimed bigint) RETURNS void ` +
-    `LANGUAGE plpgsql VOLATILE AS ${CLAIM_BODY_QUOTE}${body}${CLAIM_BODY_QUOTE}`
-  );
+  return body;
+}
+
+/**
+ * The claim function's current source, if it exists (no row otherwise). The schema step replaces
+ * the function only when it differs: CREATE OR REPLACE needs to own it, and a role that may use
+ * the function someone else created should still start.
+ */
+export function selectClaimFunctionBody(schema: string): Statement {
+  return { text: 'SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure($1)', values: [`${qualifiedName(schema, CLAIM_FUNCTION)}(bigint)`] };
 }
 
 /**

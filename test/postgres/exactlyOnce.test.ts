@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import Pg from 'pg';
 import assert from 'node:assert/strict';
 import { createTransactionalInstaller } from '../../adapters/postgres/transactionalInstaller.js';
 import { createPostgresSnapshotStore } from '../../adapters/postgres/snapshotStore.js';
@@ -178,6 +179,31 @@ test('bookkeeping lives in the configured schema', async () => {
   const functions = await pool.query(`SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'replication'`);
   assert.deepEqual(functions.rows.map((row) => row.proname), [CLAIM_FUNCTION]);
   await assert.rejects(installer.install([], -3), RangeError);
+});
+
+test('a role that did not create the claim function still starts and installs through it (the schema step leaves an unchanged function alone)', async () => {
+  const { db, pool } = await setup();
+  const owner = createTransactionalInstaller(pool, { install: loggingInstall().install });
+  await owner.ensureSchema();
+  const role = `replicator_${db.name}`.slice(0, 60);
+  await pool.query(`CREATE ROLE "${role}" LOGIN PASSWORD 'secret'`);
+  await pool.query(`GRANT CREATE, USAGE ON SCHEMA public TO "${role}"`);
+  await pool.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "${role}"`);
+  await pool.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "${role}"`);
+  const url = new URL(db.url);
+  url.username = role;
+  url.password = 'secret';
+  const asRole = new Pg.Pool({ connectionString: url.toString(), max: 2 });
+  try {
+    const user = loggingInstall();
+    const installer = createTransactionalInstaller(asRole, { install: user.install });
+    await installer.install([item(1)], 1);
+    await installer.install([item(1)], 1);
+    assert.deepEqual(user.calls, [1]);
+    assert.deepEqual(await appliedVersions(pool), [1]);
+  } finally {
+    await asRole.end();
+  }
 });
 
 test('the claim function works in a schema whose name needs quoting, and refuses a schema that would end its body', async () => {
