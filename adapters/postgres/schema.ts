@@ -9,7 +9,7 @@ import * as sql from './sql.js';
 export interface SchemaParts {
   /** `cohort_snapshot` and its SINGLETON row at version 0. */
   readonly snapshot?: boolean;
-  /** `replicator_installed_versions`, `replicator_installed_watermark` (with its row) and the claim function. */
+  /** `replicator_installed_versions`, `replicator_installed_watermark` (with its row) and the claim procedure. */
   readonly bookkeeping?: boolean;
 }
 
@@ -25,8 +25,9 @@ export async function ensureAdapterSchema(pool: Pool, schema: string, parts: Sch
       await client.query(sql.createInstalledTable(schema));
       await client.query(sql.createWatermarkTable(schema));
       await client.query(sql.insertWatermarkRow(schema));
-      const existing = await client.query<{ prosrc: string }>(sql.selectClaimFunctionBody(schema));
-      if (existing.rows[0]?.prosrc !== sql.claimFunctionBody(schema)) await client.query(sql.createClaimFunction(schema));
+      const existing = (await client.query<{ prosrc: string; prokind: string }>(sql.selectClaimProcedure(schema))).rows[0];
+      if (existing !== undefined && existing.prokind !== 'p') await client.query(sql.dropClaimFunction(schema));
+      if (existing?.prokind !== 'p' || existing.prosrc !== sql.claimProcedureBody(schema)) await client.query(sql.createClaimProcedure(schema));
     }
   });
 }

@@ -130,20 +130,24 @@ const SINGLETON_LITERAL = `'${SINGLETON_ID.replace(/'/g, "''")}'`;
  * flight, and a claim that comes while a prune runs waits for it. A claim must read the
  * watermark with a snapshot taken after that wait, or it could miss what the prune just
  * deleted. Under READ COMMITTED a statement's snapshot is taken after the locks it needs (the
- * batch claim's INSERT), and each statement of the claim function takes its own snapshot, so the
- * function's INSERT, which comes after its LOCK TABLE, reads the watermark the prune left. Under
+ * batch claim's INSERT), and each statement of the claim procedure takes its own snapshot, so the
+ * procedure's INSERT, which comes after its LOCK TABLE, reads the watermark the prune left. Under
  * REPEATABLE READ and SERIALIZABLE the transaction's snapshot is taken by its first statement,
- * which would be the call of the function, before the wait: there the claim starts with an
+ * which would be the call of the procedure, before the wait: there the claim starts with an
  * explicit LOCK TABLE (which takes no snapshot), so the snapshot comes after it. Table locks
  * write nothing: no row lock, no WAL for them, unlike a FOR SHARE on the watermark row taken by
  * every claim.
  */
 function lockForClaim(installed: string, isolation: IsolationLevel): string {
-  return isolation === 'read committed' ? '' : `LOCK TABLE ${installed} IN ROW EXCLUSIVE MODE; `;
+  return isolation === 'read committed' ? '' : `${lockForClaimStatement(installed)}; `;
 }
 
-/** The PL/pgSQL function behind `claimVersionInline`, one per schema (see `createClaimFunction`). */
-export const CLAIM_FUNCTION = 'replicator_claim_version';
+function lockForClaimStatement(installed: string): string {
+  return `LOCK TABLE ${installed} IN ROW EXCLUSIVE MODE`;
+}
+
+/** The PL/pgSQL procedure behind `claimVersionStatements`, one per schema (see `createClaimProcedure`). */
+export const CLAIM_PROCEDURE = 'replicator_claim_version';
 
 const CLAIM_BODY_QUOTE = '$talos_claim$';
 
@@ -160,25 +164,26 @@ const CLAIM_BODY_QUOTE = '$talos_claim$';
  * `isClaimRefusal` tells these refusals from other errors (they keep their code, table and schema
  * on the way out of the function).
  *
- * Why a function: the claim runs once per install transaction, and parsing and planning an INSERT
+ * Why a procedure: the claim runs once per install transaction, and parsing and planning an INSERT
  * with a subquery every time cost the server about a sixth of a whole banking install. PL/pgSQL
- * keeps each statement's plan for the session, so a call costs parsing `SELECT f(v)` only. It
+ * keeps each statement's plan for the session, so a call costs parsing `CALL p(v)` only. It
  * needs no session state of the adapter's own (unlike PREPARE), so it works the same behind a
- * transaction-pooling proxy. The bookkeeping schema step (re)creates it.
+ * transaction-pooling proxy. The bookkeeping schema step (re)creates it. A procedure rather than a
+ * function because CALL is a utility statement: nothing to plan, and no row to send back and parse.
  *
  * Its LOCK TABLE states the order `lockForClaim` needs: lock first, then the INSERT's snapshot.
  * Postgres would also take the INSERT's lock before its snapshot on its own (a cached plan's
  * locks come first), but that is an implementation detail this must not rest on.
  */
-export function createClaimFunction(schema: string): string {
+export function createClaimProcedure(schema: string): string {
   return (
-    `CREATE OR REPLACE FUNCTION ${qualifiedName(schema, CLAIM_FUNCTION)}(claimed bigint) RETURNS void ` +
-    `LANGUAGE plpgsql VOLATILE AS ${CLAIM_BODY_QUOTE}${claimFunctionBody(schema)}${CLAIM_BODY_QUOTE}`
+    `CREATE OR REPLACE PROCEDURE ${qualifiedName(schema, CLAIM_PROCEDURE)}(claimed bigint) ` +
+    `LANGUAGE plpgsql AS ${CLAIM_BODY_QUOTE}${claimProcedureBody(schema)}${CLAIM_BODY_QUOTE}`
   );
 }
 
-/** The claim function's source text, as `pg_proc.prosrc` holds it. */
-export function claimFunctionBody(schema: string): string {
+/** The claim procedure's source text, as `pg_proc.prosrc` holds it. */
+export function claimProcedureBody(schema: string): string {
   const { installed, watermark } = bookkeepingNames(schema);
   const body =
     `BEGIN ` +
@@ -191,24 +196,36 @@ export function claimFunctionBody(schema: string): string {
 }
 
 /**
- * The claim function's current source, if it exists (no row otherwise). The schema step replaces
- * the function only when it differs: CREATE OR REPLACE needs to own it, and a role that may use
- * the function someone else created should still start.
+ * The claim procedure's current source and kind ('p'), if a routine of that name and argument
+ * exists (no row otherwise). The schema step replaces it only when it differs: CREATE OR REPLACE
+ * needs to own it, and a role that may use the procedure someone else created should still start.
  */
-export function selectClaimFunctionBody(schema: string): Statement {
-  return { text: 'SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure($1)', values: [`${qualifiedName(schema, CLAIM_FUNCTION)}(bigint)`] };
+export function selectClaimProcedure(schema: string): Statement {
+  return { text: 'SELECT prosrc, prokind FROM pg_proc WHERE oid = to_regprocedure($1)', values: [`${qualifiedName(schema, CLAIM_PROCEDURE)}(bigint)`] };
+}
+
+/** A routine of the claim's name that is not the procedure (a function, from an earlier build) must go first. */
+export function dropClaimFunction(schema: string): string {
+  return `DROP FUNCTION IF EXISTS ${qualifiedName(schema, CLAIM_PROCEDURE)}(bigint)`;
 }
 
 /**
- * The claim for one version, calling the function `createClaimFunction` makes.
- *
- * One parameterless string, so it travels with BEGIN (or with the previous transaction's COMMIT)
- * in one round trip; the version is a checked safe integer, so inlining is safe.
+ * The claim for one version, calling the procedure `createClaimProcedure` makes, as separate
+ * statements (under REPEATABLE READ and SERIALIZABLE the lock of `lockForClaim` comes first).
+ * Parameterless, so they can travel with BEGIN (or with the previous transaction's COMMIT) in one
+ * simple query, or as unnamed statements in front of the user's first one; the version is a
+ * checked safe integer, so inlining is safe.
  */
-export function claimVersionInline(schema: string, version: Version, isolation: IsolationLevel = 'read committed'): string {
+export function claimVersionStatements(schema: string, version: Version, isolation: IsolationLevel = 'read committed'): string[] {
   checkClaimVersion(version);
   const { installed, claim } = bookkeepingNames(schema);
-  return `${lockForClaim(installed, isolation)}SELECT ${claim}(${version})`;
+  const call = `CALL ${claim}(${version})`;
+  return isolation === 'read committed' ? [call] : [lockForClaimStatement(installed), call];
+}
+
+/** The one-version claim as one parameterless string, for the message that carries BEGIN. */
+export function claimVersionInline(schema: string, version: Version, isolation: IsolationLevel = 'read committed'): string {
+  return claimVersionStatements(schema, version, isolation).join('; ');
 }
 
 /**
@@ -258,7 +275,7 @@ function bookkeepingNames(schema: string): BookkeepingNames {
     names = {
       installed: qualifiedName(schema, INSTALLED_TABLE),
       watermark: qualifiedName(schema, WATERMARK_TABLE),
-      claim: qualifiedName(schema, CLAIM_FUNCTION),
+      claim: qualifiedName(schema, CLAIM_PROCEDURE),
     };
     bookkeepingNamesBySchema.set(schema, names);
   }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createTransactionalInstaller } from '../../adapters/postgres/transactionalInstaller.js';
 import { createPostgresSnapshotStore } from '../../adapters/postgres/snapshotStore.js';
 import { PostgresInstallError, TransactionAbortedError } from '../../adapters/postgres/errors.js';
-import { CLAIM_FUNCTION, createClaimFunction } from '../../adapters/postgres/sql.js';
+import { CLAIM_PROCEDURE, createClaimProcedure } from '../../adapters/postgres/sql.js';
 import { usePostgres } from '../support/postgres.js';
 import { appliedVersions, createAppliedLog, item, job, loggingInstall, range } from './fixtures.js';
 
@@ -177,11 +177,11 @@ test('bookkeeping lives in the configured schema', async () => {
   const tables = await pool.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'replication' ORDER BY 1`);
   assert.deepEqual(tables.rows.map((row) => row.table_name), ['replicator_installed_versions', 'replicator_installed_watermark']);
   const functions = await pool.query(`SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'replication'`);
-  assert.deepEqual(functions.rows.map((row) => row.proname), [CLAIM_FUNCTION]);
+  assert.deepEqual(functions.rows.map((row) => row.proname), [CLAIM_PROCEDURE]);
   await assert.rejects(installer.install([], -3), RangeError);
 });
 
-test('a role that did not create the claim function still starts and installs through it (the schema step leaves an unchanged function alone)', async () => {
+test('a role that did not create the claim procedure still starts and installs through it (the schema step leaves an unchanged procedure alone)', async () => {
   const { db, pool } = await setup();
   const owner = createTransactionalInstaller(pool, { install: loggingInstall().install });
   await owner.ensureSchema();
@@ -206,7 +206,7 @@ test('a role that did not create the claim function still starts and installs th
   }
 });
 
-test('the claim function works in a schema whose name needs quoting, and refuses a schema that would end its body', async () => {
+test('the claim procedure works in a schema whose name needs quoting, and refuses a schema that would end its body', async () => {
   const { pool } = await setup();
   const user = loggingInstall();
   const skipped: number[][] = [];
@@ -216,5 +216,5 @@ test('the claim function works in a schema whose name needs quoting, and refuses
   await installer.install([item(1)], 1);
   assert.deepEqual(user.calls, [1]);
   assert.deepEqual(skipped, [[1]]);
-  assert.throws(() => createClaimFunction('x$talos_claim$y'), /must not contain \$talos_claim\$/);
+  assert.throws(() => createClaimProcedure('x$talos_claim$y'), /must not contain \$talos_claim\$/);
 });
