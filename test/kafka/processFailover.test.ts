@@ -79,7 +79,15 @@ for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
     const publishedThird = certifier.publish(third!);
     await standby.waitForLog(REPLICATING, 60_000);
     const resumedAt = await standby.waitForLog(/turn 1 reads \S+ from offset \d+/, 60_000);
-    assert.equal(Number(/from offset (\d+)/.exec(resumedAt)![1]), committedAtHandover ?? 0, 'the standby starts at the committed offset');
+    const resumedFrom = Number(/from offset (\d+)/.exec(resumedAt)![1]);
+    if (resumedFrom !== (committedAtHandover ?? 0)) {
+      // On a loaded machine the group can hand the partition over while the stopping replicator
+      // still drains: the standby then read the snapshot before the last persist, started past it
+      // (at the offset committed so far) and sought back to its snapshot + 1. Never past what the
+      // old owner committed, and said in its log.
+      assert.ok(resumedFrom < (committedAtHandover ?? 0), `the standby starts at or before the committed offset (${resumedFrom} vs ${committedAtHandover})`);
+      assert.match(standby.log(), new RegExp(`seeking back to offset ${resumedFrom} `), 'a start before the committed offset is a seek back to the snapshot + 1');
+    }
     await Promise.all([publishedSecond, publishedThird]);
     await waitForEnd(db.pool, admin, facts, [standby]);
     standby.child.kill('SIGTERM');
