@@ -1,7 +1,6 @@
 /**
  * An in-memory message source, for tests and for hosts that already hold the records.
- * Records pushed before anyone subscribes are kept; pushes are delivered in batches, one per
- * turn of the event loop; `pause()`
+ * Records pushed before anyone subscribes are kept; pushes are delivered in batches; `pause()`
  * holds them back; commits are recorded so a caller can see what was committed.
  */
 import { Observable, type Subscriber } from 'rxjs';
@@ -45,15 +44,12 @@ export function createMemorySource(options: MemorySourceOptions = {}): MemorySou
 
   const deliver = () => {
     scheduled = false;
-    if (subscriber && !paused && buffer.length > 0) {
+    while (subscriber && !paused && buffer.length > 0) {
       subscriber.next(buffer.shiftMany(maxBatch));
-      if (buffer.length > 0) {
-        // One batch per turn of the event loop, like a Kafka source between fetches: a host's
-        // I/O (and the installs' answers) go on between batches instead of waiting for all of them.
-        // Throttled: the next batch after the wait.
+      if (throttleMs > 0 && buffer.length > 0) {
+        // Throttled: the next batch after the wait, like a Kafka source between fetches.
         scheduled = true;
-        if (throttleMs > 0) setTimeout(deliver, throttleMs);
-        else setImmediate(deliver);
+        setTimeout(deliver, throttleMs);
         return;
       }
     }
