@@ -6,7 +6,7 @@ import type { StatemapItem, Version } from '../../machines/domain.js';
 import { createCohortReplicator } from '../createCohortReplicator.js';
 import type { Logger } from '../logging.js';
 import { createMemorySource } from '../memorySource.js';
-import { createBankingInstall, createBankingInstallBatch, createBankingSchema, createPostgresSnapshotStore, CALLS_PER_CONNECTION, createTransactionalInstaller } from '../postgres/index.js';
+import { CALLS_PER_CONNECTION, createBankingInstall, createBankingInstallBatch, createBankingSchema, createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
 import * as sql from '../postgres/sql.js';
 import { expectedEndState, generateCertificationLogBatches, initialAccounts, type CertifierOptions } from '../workload/certifier.js';
 import { waitForEnd } from './waitForEnd.js';

@@ -146,7 +146,7 @@ function lockForClaimStatement(installed: string): string {
   return `LOCK TABLE ${installed} IN ROW EXCLUSIVE MODE`;
 }
 
-/** The PL/pgSQL procedure behind `claimVersionStatements`, one per schema (see `createClaimProcedure`). */
+/** The PL/pgSQL procedure behind `claimVersionInline`, one per schema (see `createClaimProcedure`). */
 export const CLAIM_PROCEDURE = 'replicator_claim_version';
 
 const CLAIM_BODY_QUOTE = '$talos_claim$';
@@ -162,7 +162,7 @@ const CLAIM_BODY_QUOTE = '$talos_claim$';
  *   either fails (it committed) or claims (it rolled back): concurrent redelivery applies once.
  *
  * `isClaimRefusal` tells these refusals from other errors (they keep their code, table and schema
- * on the way out of the function).
+ * on the way out of the procedure).
  *
  * Why a procedure: the claim runs once per install transaction, and parsing and planning an INSERT
  * with a subquery every time cost the server about a sixth of a whole banking install. PL/pgSQL
@@ -187,7 +187,7 @@ export function claimProcedureBody(schema: string): string {
   const { installed, watermark } = bookkeepingNames(schema);
   const body =
     `BEGIN ` +
-    `LOCK TABLE ${installed} IN ROW EXCLUSIVE MODE; ` +
+    `${lockForClaimStatement(installed)}; ` +
     `INSERT INTO ${installed} ("version") VALUES (CASE WHEN claimed > COALESCE((SELECT "version" FROM ${watermark} WHERE id = ${SINGLETON_LITERAL}), -1) THEN claimed END); ` +
     `END`;
   // A schema name containing the quote tag would end the body early.
@@ -210,22 +210,15 @@ export function dropClaimFunction(schema: string): string {
 }
 
 /**
- * The claim for one version, calling the procedure `createClaimProcedure` makes, as separate
- * statements (under REPEATABLE READ and SERIALIZABLE the lock of `lockForClaim` comes first).
- * Parameterless, so they can travel with BEGIN (or with the previous transaction's COMMIT) in one
- * simple query, or as unnamed statements in front of the user's first one; the version is a
- * checked safe integer, so inlining is safe.
+ * The claim for one version: a call of the procedure `createClaimProcedure` makes (under
+ * REPEATABLE READ and SERIALIZABLE after the lock of `lockForClaim`). One parameterless string,
+ * so it travels with BEGIN (or with the previous transaction's COMMIT) in one round trip; the
+ * version is a checked safe integer, so inlining is safe.
  */
-export function claimVersionStatements(schema: string, version: Version, isolation: IsolationLevel = 'read committed'): string[] {
+export function claimVersionInline(schema: string, version: Version, isolation: IsolationLevel = 'read committed'): string {
   checkClaimVersion(version);
   const { installed, claim } = bookkeepingNames(schema);
-  const call = `CALL ${claim}(${version})`;
-  return isolation === 'read committed' ? [call] : [lockForClaimStatement(installed), call];
-}
-
-/** The one-version claim as one parameterless string, for the message that carries BEGIN. */
-export function claimVersionInline(schema: string, version: Version, isolation: IsolationLevel = 'read committed'): string {
-  return claimVersionStatements(schema, version, isolation).join('; ');
+  return `${lockForClaim(installed, isolation)}CALL ${claim}(${version})`;
 }
 
 /**

@@ -3,7 +3,7 @@
  * replicator cannot afford to get wrong (a swallowed error turning COMMIT into ROLLBACK, a
  * connection dying mid-transaction).
  */
-import type { ClientBase, Pool, PoolClient, QueryResult } from 'pg';
+import type { ClientBase, Pool, PoolClient } from 'pg';
 import { TransactionAbortedError } from './errors.js';
 import { begin, COMMIT, ROLLBACK, type IsolationLevel } from './sql.js';
 
