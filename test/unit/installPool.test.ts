@@ -46,13 +46,15 @@ test('answers arriving in separate callbacks of one event-loop phase, while a ca
   const resolvers = new Map<number, () => void>();
   const pool = startPool({ install: (_statemaps, version) => new Promise<void>((resolve) => resolvers.set(version, resolve)) });
   pool.run([1, 2, 3]);
-  // Two timers due together run in one timers phase, each callback followed by its microtasks.
+  // Two immediates queued together run in one check phase, each callback followed by its
+  // microtasks; an immediate queued meanwhile (the pool's report) waits for the next loop turn.
+  // (Two timers would say the same, but a loaded machine may run them in two turns.)
   await new Promise<void>((resolve) => {
-    setTimeout(() => resolvers.get(1)!(), 0);
-    setTimeout(() => {
+    setImmediate(() => resolvers.get(1)!());
+    setImmediate(() => {
       resolvers.get(2)!();
       resolve();
-    }, 0);
+    });
   });
   await nextImmediate();
   assert.deepEqual(pool.reports.map(versionsOf), [[1, 2]], 'one report for both answers');
