@@ -12,6 +12,11 @@ export interface CommandDatabase {
   close(): Promise<void>;
 }
 
+/** The installer option for `--statement-cache-size`, left out when the flag was not given. */
+export function statementCacheOption(options: { readonly statementCacheSize?: number }): { statementCacheSize?: number } {
+  return options.statementCacheSize === undefined ? {} : { statementCacheSize: options.statementCacheSize };
+}
+
 export async function openDatabase(options: { url?: string; dataDir?: string; poolSize: number; logger: Logger }): Promise<CommandDatabase> {
   let url = options.url ?? process.env.DATABASE_URL;
   let stopServer: (() => Promise<void>) | null = null;

@@ -13,6 +13,15 @@ import { addKafkaConnectionOptions, kafkaConnectionInput, type KafkaConnectionFl
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, formatRunSummary, runKafkaReplicator } from './run.js';
 import { formatStatus, readStatus } from './status.js';
 
+function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed)) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
+    return parsed;
+  };
+}
+const STATEMENT_CACHE_HELP = 'distinct parameterized statements of the installer run as prepared statements, planned once per connection (0 for a transaction-pooling proxy that does not keep them, e.g. PgBouncer before 1.21; default 100)';
+
 function positiveInt(name: string) {
   return (value: string): number => {
     const parsed = Number(value);
@@ -61,10 +70,11 @@ const replay = program
   .option('--batch-size <n>', 'versions per install transaction', positiveInt('--batch-size'), 1)
   .option('--concurrency <n>', 'install transactions at once', positiveInt('--concurrency'), 8)
   .option('--max-install-attempts <n>', 'attempts per version before the replay stops with an error', positiveInt('--max-install-attempts'), DEFAULT_MAX_INSTALL_ATTEMPTS)
+  .option('--statement-cache-size <n>', STATEMENT_CACHE_HELP, nonNegativeInt('--statement-cache-size'))
   .option('--database-url <url>', 'Postgres to use (default: DATABASE_URL, else an embedded server)')
   .option('--data-dir <dir>', 'data directory for the embedded Postgres (default: a temporary one)');
 addObservabilityOptions(replay)
-  .action(async (options: { file: string; rejects?: string; installer: string; batchSize: number; concurrency: number; maxInstallAttempts: number; databaseUrl?: string; dataDir?: string } & ObservabilityFlags) => {
+  .action(async (options: { file: string; rejects?: string; installer: string; batchSize: number; concurrency: number; maxInstallAttempts: number; statementCacheSize?: number; databaseUrl?: string; dataDir?: string } & ObservabilityFlags) => {
     const logger = createDefaultLogger(program.opts().verbose ? 'debug' : (process.env.LOG_LEVEL ?? 'info'));
     const summary = await runReplay({ ...options, logger, observability: commandObservability(options) });
     process.stdout.write(`${formatReplaySummary(options.file, summary)}\n`);
@@ -77,6 +87,7 @@ interface RunFlags extends KafkaConnectionFlags {
   batchSize: number;
   concurrency: number;
   maxInstallAttempts?: number;
+  statementCacheSize?: number;
   deadLetterTopic?: string;
   sessionTimeoutMs?: number;
   persistIntervalMs?: number;
@@ -93,6 +104,7 @@ const run = addKafkaConnectionOptions(
   .option('--batch-size <n>', 'versions per install transaction', positiveInt('--batch-size'), 1)
   .option('--concurrency <n>', 'install transactions at once', positiveInt('--concurrency'), 8)
   .option('--max-install-attempts <n>', 'attempts per version before the replicator stops with an error (default: retry forever)', positiveInt('--max-install-attempts'))
+  .option('--statement-cache-size <n>', STATEMENT_CACHE_HELP, nonNegativeInt('--statement-cache-size'))
   .option('--dead-letter-topic <name>', 'copy malformed records there, with the reason in a header (env KAFKA_DEAD_LETTER_TOPIC)')
   .option('--session-timeout-ms <ms>', 'group session timeout: how soon a standby takes over from a dead replicator (env KAFKA_SESSION_TIMEOUT_MS, default 10000)', positiveInt('--session-timeout-ms'))
   .option('--persist-interval-ms <ms>', 'how often the snapshot is persisted (statemapQueueCleanupFreqMs, default 10000)', positiveInt('--persist-interval-ms'))
@@ -109,6 +121,7 @@ addObservabilityOptions(run)
       batchSize: flags.batchSize,
       concurrency: flags.concurrency,
       ...(flags.maxInstallAttempts === undefined ? {} : { maxInstallAttempts: flags.maxInstallAttempts }),
+      ...(flags.statementCacheSize === undefined ? {} : { statementCacheSize: flags.statementCacheSize }),
       ...(flags.databaseUrl === undefined ? {} : { databaseUrl: flags.databaseUrl }),
       ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
       shutdownTimeoutMs: flags.shutdownTimeoutMs,

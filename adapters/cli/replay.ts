@@ -13,7 +13,7 @@ import { formatRejectLine, logName, rejectsPathFor, STDIN_PATH, type LogReject }
 import type { Logger } from '../logging.js';
 import { CALLS_PER_CONNECTION, createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
 import { CliError } from './cliError.js';
-import { openDatabase } from './database.js';
+import { openDatabase, statementCacheOption } from './database.js';
 import { loadInstallerModule } from './loadInstallerModule.js';
 import { observedInstaller } from './observedInstaller.js';
 import { observeCommand, replicatorObservabilityOptions, statsConfig, type CommandObservability } from './observabilityOptions.js';
@@ -30,6 +30,8 @@ export interface ReplayOptions {
   readonly installer: string;
   readonly batchSize: number;
   readonly concurrency: number;
+  /** Distinct install statements run as prepared statements (0: none). Default 100. */
+  readonly statementCacheSize?: number;
   /** Attempts per version before the replay stops with an error naming it. Default 10. */
   readonly maxInstallAttempts?: number;
   readonly databaseUrl?: string;
@@ -68,7 +70,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   try {
     let installedVersions = 0;
     let skippedVersions = 0;
-    const installer = createTransactionalInstaller(database.pool, { install, connections: options.concurrency, onSkipped: (versions) => (skippedVersions += versions.length) });
+    const installer = createTransactionalInstaller(database.pool, { install, connections: options.concurrency, ...statementCacheOption(options), onSkipped: (versions) => (skippedVersions += versions.length) });
     const store = createPostgresSnapshotStore(database.pool, { pruneInstalledBookkeeping: true });
     await installer.ensureSchema();
     await store.ensureSchema();

@@ -11,7 +11,7 @@ import { kafkaConfigFromEnvironment, mergeKafkaInputs, resolveKafkaConfig, type 
 import type { Logger } from '../logging.js';
 import { CALLS_PER_CONNECTION, createPostgresSnapshotStore, createTransactionalInstaller } from '../postgres/index.js';
 import { CliError } from './cliError.js';
-import { openDatabase, type CommandDatabase } from './database.js';
+import { openDatabase, statementCacheOption, type CommandDatabase } from './database.js';
 import { loadInstallerModule } from './loadInstallerModule.js';
 import { loadOAuthBearerProviderModule } from './loadOAuthBearerProvider.js';
 import { observeCommand, replicatorObservabilityOptions, statsConfig, type CommandObservability } from './observabilityOptions.js';
@@ -24,6 +24,8 @@ export interface RunOptions {
   readonly installer: string;
   readonly batchSize: number;
   readonly concurrency: number;
+  /** Distinct install statements run as prepared statements (0: none). Default 100. */
+  readonly statementCacheSize?: number;
   readonly maxInstallAttempts?: number;
   readonly databaseUrl?: string;
   readonly dataDir?: string;
@@ -56,7 +58,7 @@ export async function runKafkaReplicator(options: RunOptions): Promise<FailoverO
   try {
     const install = await loadInstallerModule(options.installer);
     database = await openDatabase({ url: options.databaseUrl, dataDir: options.dataDir, poolSize: options.concurrency + 2, logger });
-    const installer = createTransactionalInstaller(database.pool, { install, connections: options.concurrency });
+    const installer = createTransactionalInstaller(database.pool, { install, connections: options.concurrency, ...statementCacheOption(options) });
     const store = createPostgresSnapshotStore(database.pool, { pruneInstalledBookkeeping: true });
     await installer.ensureSchema();
     await store.ensureSchema();

@@ -39,5 +39,6 @@ export {
   isRetriableSqlError,
   sqlStateOf,
 } from './errors.js';
+export { DEFAULT_STATEMENT_CACHE_SIZE } from './statementCache.js';
 export type { RetryNotice, RetryOptions } from './retry.js';
 export type { IsolationLevel, Queryable } from './transaction.js';

@@ -56,17 +56,21 @@ export function backoffDelayMs(policy: RetryPolicy, failedAttempt: number, rando
   return cap / 2 + random() * (cap / 2);
 }
 
-/** Run `work` until it succeeds, fails with a non-retriable error, or attempts run out. */
+/**
+ * Run `work` until it succeeds, fails with a non-retriable error, or attempts run out.
+ * `retriable` widens what counts as retriable beyond serialization failures and deadlocks.
+ */
 export async function withRetry<T>(
   policy: RetryPolicy,
   work: (attempt: number) => Promise<T>,
   onRetry?: (notice: RetryNotice) => void,
+  retriable?: (error: unknown) => boolean,
 ): Promise<RetryOutcome<T>> {
   for (let attempt = 1; ; attempt += 1) {
     try {
       return { ok: true, value: await work(attempt), attempts: attempt };
     } catch (error) {
-      if (attempt >= policy.attempts || !isRetriableSqlError(error)) return { ok: false, error, attempts: attempt };
+      if (attempt >= policy.attempts || !(isRetriableSqlError(error) || retriable?.(error) === true)) return { ok: false, error, attempts: attempt };
       const delayMs = backoffDelayMs(policy, attempt);
       onRetry?.({ attempt, delayMs, sqlState: sqlStateOf(error) ?? '', error });
       await sleep(delayMs);

@@ -9,6 +9,7 @@ import { claimedVersions, isClaimRefusal, isVersionInstalled, pruneInstalledVers
 import { PostgresInstallError } from './errors.js';
 import { resolveRetryPolicy, withRetry, type RetryNotice, type RetryOptions } from './retry.js';
 import { ensureAdapterSchema, once } from './schema.js';
+import { createStatementCache, DEFAULT_STATEMENT_CACHE_SIZE } from './statementCache.js';
 import { claimVersionInline, claimVersionsInline, DEFAULT_SCHEMA, quoteIdentifier } from './sql.js';
 import { inTransaction, type IsolationLevel } from './transaction.js';
 import { createTransactionLanes } from './transactionLanes.js';
@@ -58,6 +59,13 @@ export interface TransactionalInstallerOptions {
    * at once, with no transaction, no bookkeeping row and no call of `install`.
    */
   readonly skipVersionsWithoutStatemaps?: boolean;
+  /**
+   * Distinct parameterized statements of the install code to run as prepared statements, each
+   * parsed and planned once per connection instead of once per install (statementCache.ts).
+   * Default 100; 0 turns it off, as a transaction-pooling proxy that does not keep prepared
+   * statements (PgBouncer before 1.21) needs.
+   */
+  readonly statementCacheSize?: number;
 }
 
 export interface TransactionalInstaller extends Installer {
@@ -94,6 +102,7 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
   const isolation = options.isolationLevel ?? 'read committed';
   const ensureSchema = once(() => ensureAdapterSchema(pool, schema, { bookkeeping: true }));
   const skipEmpty = options.skipVersionsWithoutStatemaps === true;
+  const statements = createStatementCache(options.statementCacheSize ?? DEFAULT_STATEMENT_CACHE_SIZE);
 
   const lanes = createTransactionLanes(pool, { lanes: options.connections ?? pool.options.max ?? DEFAULT_POOL_MAX, isolation });
 
@@ -113,8 +122,9 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
           await lanes.run({
             // The claim travels with BEGIN (or with the COMMIT before it): no round trip of its own.
             opening: single ? claimVersionInline(schema, versions[0]!, isolation) : claimVersionsInline(schema, versions, isolation),
-            work: async (client, opened) => {
+            work: async (connection, opened) => {
               started = true;
+              const client = statements.view(connection);
               claimed = single ? new Set(versions) : claimedVersions(opened as unknown as { rows: Array<{ version: string }> });
               skipped = versions.filter((version) => !claimed.has(version));
               const toApply = jobs.filter((job) => claimed.has(job.version));
@@ -146,6 +156,8 @@ export function createTransactionalInstaller(pool: Pool, options: TransactionalI
         }
       },
       (notice) => options.onRetry?.({ ...notice, versions }),
+      // A statement the cache has just stopped preparing runs unprepared on the next attempt.
+      statements.isStaleStatementError,
     );
     if (!outcome.ok) {
       throw new PostgresInstallError({ versions, attempts: outcome.attempts, cause: outcome.error, ...(failedVersion === undefined ? {} : { failedVersion }) });
