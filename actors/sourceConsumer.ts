@@ -24,7 +24,16 @@ function* chunks<T>(items: readonly T[], size: number): Generator<readonly T[]> 
   for (let start = 0; start < items.length; start += size) yield items.slice(start, start + size);
 }
 
-export function createSourceConsumer(source: MessageSource, parse: BatchParser) {
+export interface SourceConsumerOptions {
+  /**
+   * Most records per parse call, below `channelSize` (default: `channelSize`). For a parser off
+   * the main thread: the first part of a large batch comes back and goes down the pipeline while
+   * the worker parses the next, instead of the main thread waiting for the whole batch.
+   */
+  readonly recordsPerParse?: number;
+}
+
+export function createSourceConsumer(source: MessageSource, parse: BatchParser, options: SourceConsumerOptions = {}) {
   return fromCallback<SourceCommand, SourceConsumerInput>(({ sendBack, receive, input }) => {
     let subscription: Subscription | null = null;
     /** Records handed to an asynchronous parser and not yet reported. */
@@ -93,7 +102,7 @@ export function createSourceConsumer(source: MessageSource, parse: BatchParser) 
           source.readFrom?.(command.from);
           subscription = source.batches
             .pipe(
-              mergeMap((records) => from(chunks(records, input.channelSize))),
+              mergeMap((records) => from(chunks(records, Math.min(input.channelSize, options.recordsPerParse ?? Infinity)))),
               // Parsing starts as each batch arrives (an off-thread parser overlaps with the pipeline);
               // delivery keeps batch order. A synchronous parser delivers synchronously, so a pause
               // takes effect before the next batch is read.

@@ -31,6 +31,8 @@ export interface CohortReplicatorEffects {
   readonly logger?: Logger;
   /** Turns raw records into messages; defaults to parsing on the calling thread. */
   readonly parse?: BatchParser;
+  /** Most records per `parse` call (default: `channelSize`); see SourceConsumerOptions. */
+  readonly recordsPerParse?: number;
   /** Called for every record that could not be used (after it is logged): a rejects file, a dead-letter topic. */
   readonly onRejected?: (reject: RejectedRecord) => void;
 }
@@ -70,7 +72,7 @@ export function provideCohortReplicator(effects: CohortReplicatorEffects) {
 
   return cohortReplicatorMachine.provide({
     actors: {
-      sourceConsumer: createSourceConsumer(source, effects.parse ?? parseBatch),
+      sourceConsumer: createSourceConsumer(source, effects.parse ?? parseBatch, effects.recordsPerParse === undefined ? {} : { recordsPerParse: effects.recordsPerParse }),
       replicatorService: replicatorServiceMachine.provide({
         actions: {
           reportRejected: (_, { rejects }) => {
@@ -116,6 +118,13 @@ export function requireBatchInstallerFor(config: ReplicatorConfig, installer: In
   }
 }
 
+/**
+ * Records per call to the worker parser: a batch of 2 000 (a default memory source's, or a Kafka
+ * fetch's) goes over in parts, so the main thread starts on the first while the worker parses
+ * the rest.
+ */
+const WORKER_RECORDS_PER_PARSE = 500;
+
 export function createCohortReplicator(options: CreateCohortReplicatorOptions): CohortReplicator {
   const config: ReplicatorConfig = resolveConfig(options.config);
   requireBatchInstallerFor(config, options.installer);
@@ -124,7 +133,7 @@ export function createCohortReplicator(options: CreateCohortReplicatorOptions): 
   const worker = options.parseOnWorkerThread ? createWorkerParser() : null;
   // A batch still being parsed when the replicator stops rejects once the worker closes; the
   // source consumer keeps that from counting as an unhandled rejection, for any asynchronous parser.
-  const machine = provideCohortReplicator({ ...options, logger: observability.logger, ...(worker ? { parse: worker.parse } : {}) });
+  const machine = provideCohortReplicator({ ...options, logger: observability.logger, ...(worker ? { parse: worker.parse, recordsPerParse: WORKER_RECORDS_PER_PARSE } : {}) });
   const actor = createActor(machine, { input: { config }, ...(observability.inspect ? { inspect: observability.inspect } : {}) });
   if (worker) {
     const close = () => void worker.close();

@@ -30,6 +30,7 @@ function heldParser() {
   let mostHeld = 0;
   return {
     parse(records: readonly RawRecord[]): Promise<ParsedBatch> {
+      this.sizes.push(records.length);
       held += records.length;
       mostHeld = Math.max(mostHeld, held);
       return new Promise((resolve) =>
@@ -43,6 +44,12 @@ function heldParser() {
     release() {
       for (const answer of waiting.splice(0)) answer();
     },
+    /** Answers the oldest batch still waiting. */
+    releaseOne() {
+      waiting.shift()?.();
+    },
+    /** Records per call so far, in order. */
+    sizes: [] as number[],
     get held() {
       return held;
     },
@@ -134,4 +141,34 @@ test("the parser catching up does not resume a source the replicator paused; the
   consumer.send({ type: 'RESUME' });
   await until(() => source.buffered < 80 - heldAtPause, 'reading to go on');
   await until(() => source.paused, 'the source paused for the parser again');
+});
+
+test('with recordsPerParse, a batch goes to an asynchronous parser in parts, and the first part is installed while the rest is still being parsed', async (t) => {
+  const parser = heldParser();
+  const source = createMemorySource({ maxBatch: 100 });
+  const installed: number[] = [];
+  const replicator = createCohortReplicator({
+    source,
+    parse: (records) => parser.parse(records),
+    recordsPerParse: 10,
+    installer: { install: async (_statemaps, version) => void installed.push(version) },
+    snapshotStore: { getSnapshot: async () => 0, updateSnapshot: async () => {} },
+    logger: silentLogger,
+    config: { channelSize: 100, statemapQueueCleanupFreqMs: 10 },
+  });
+  t.after(() => {
+    parser.release();
+    replicator.stop();
+  });
+  replicator.start();
+  source.push(independentLog(20));
+  await until(() => parser.sizes.length === 4, 'the 40 records handed to the parser');
+  assert.deepEqual(parser.sizes, [10, 10, 10, 10]);
+  parser.releaseOne();
+  // The first 10 records are 5 transactions; their commits install while 30 records wait.
+  await until(() => installed.length === 5, 'the first part installed');
+  assert.deepEqual(installed, [1, 3, 5, 7, 9]);
+  assert.equal(parser.held, 30);
+  parser.release();
+  await until(() => installed.length === 20, 'the rest installed');
 });
