@@ -7,6 +7,7 @@
  */
 import { enqueueActions, fromCallback, sendParent, setup, type ActorRefFrom } from 'xstate';
 import type { InstallJob, Version } from './domain.js';
+import { assignIfCopied } from './editInPlace.js';
 import type { SettledInstall } from './statemapQueue.js';
 import { Deque } from './structures/deque.js';
 
@@ -88,7 +89,7 @@ export const installerMachine = setup({
       if (event.type !== 'INSTALL') return;
       const backlog = editBacklog(context);
       for (const job of event.jobs) backlog.push(job);
-      enqueue.assign({ backlog });
+      assignIfCopied(context, 'backlog', backlog, enqueue);
     }),
     countSettled: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'POOL.SETTLED') return;
@@ -98,7 +99,7 @@ export const installerMachine = setup({
     giveBackUnstarted: enqueueActions(({ context, event, enqueue }) => {
       const backlog = editBacklog(context);
       const versions = backlog.clear().map((job) => job.version);
-      enqueue.assign({ backlog });
+      assignIfCopied(context, 'backlog', backlog, enqueue);
       if (event.type === 'INSTALL') versions.push(...event.jobs.map((job) => job.version));
       if (versions.length > 0) enqueue(sendParent({ type: 'INSTALLS_CANCELLED', versions } satisfies InstallerReport));
     }),

@@ -17,6 +17,7 @@ import { enqueueActions, sendParent, setup, type ActorRefFrom } from 'xstate';
 import { slowdownSize, throttleDelayMs, type BackpressureConfig } from './backpressure.js';
 import type { ReplicatorConfig } from './config.js';
 import type { Version } from './domain.js';
+import { assignIfCopied } from './editInPlace.js';
 import type { ParsedBatch, RejectedRecord } from './messages.js';
 import type { QueueEntry } from './statemapQueue.js';
 import { Suffix } from './suffix.js';
@@ -118,7 +119,7 @@ export const replicatorServiceMachine = setup({
       }
       if (lastOffset !== null) suffix.noteOffset(lastOffset);
       const entries = suffix.takeReadyRun();
-      enqueue.assign({ suffix });
+      assignIfCopied(context, 'suffix', suffix, enqueue);
       if (entries.length > 0) enqueue(sendParent({ type: 'REPLICATOR.STATEMAPS', entries } satisfies ReplicatorServiceReport));
       const allRejects = unknown ? [...rejects, ...unknown] : rejects;
       if (allRejects.length > 0) {
@@ -130,7 +131,7 @@ export const replicatorServiceMachine = setup({
       if (event.type !== 'INSTALLED_UP_TO') return;
       const suffix = editSuffix(context);
       suffix.prune(event.snapshot);
-      enqueue.assign({ suffix });
+      assignIfCopied(context, 'suffix', suffix, enqueue);
     }),
     recordPersisted: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SNAPSHOT_PERSISTED') return;

@@ -19,6 +19,7 @@ import { enqueueActions, fromPromise, sendParent, setup, type ActorRefFrom } fro
 import { backoffDelay } from './backoff.js';
 import type { ReplicatorConfig } from './config.js';
 import type { Version } from './domain.js';
+import { assignIfCopied } from './editInPlace.js';
 import { installerMachine, type InstallerEvent, type InstallerReport } from './installer.machine.js';
 import { snapshotPersisterMachine, type SnapshotPersisterEvent, type SnapshotPersisterReport } from './snapshotPersister.machine.js';
 import { StatemapQueue, type InstallFailure, type QueueEntry } from './statemapQueue.js';
@@ -162,14 +163,14 @@ export const statemapQueueMachine = setup({
       if (event.type !== 'STATEMAPS') return;
       const queue = editQueue(context);
       queue.accept(event.entries);
-      enqueue.assign({ queue });
+      assignIfCopied(context, 'queue', queue, enqueue);
       reportProgress(context, queue, enqueue, (report) => enqueue(sendParent(report)));
     }),
     applyResults: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'INSTALL_RESULTS') return;
       const queue = editQueue(context);
       const { retries, failure } = queue.settle(event.outcomes, context.config.maxInstallAttempts);
-      enqueue.assign({ queue });
+      assignIfCopied(context, 'queue', queue, enqueue);
       for (const retry of retries) {
         const delayMs = backoffDelay(context.config.installRetry, retry.attempts, context.random);
         enqueue(report('reportInstallRetry', { version: retry.version, attempts: retry.attempts, delayMs, error: retry.error }));
@@ -185,19 +186,19 @@ export const statemapQueueMachine = setup({
       if (event.type !== 'INSTALLS_CANCELLED') return;
       const queue = editQueue(context);
       queue.cancel(event.versions);
-      enqueue.assign({ queue });
+      assignIfCopied(context, 'queue', queue, enqueue);
     }),
     makeRetryReady: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'RETRY_DUE') return;
       const queue = editQueue(context);
       queue.retryDue(event.version);
-      enqueue.assign({ queue });
+      assignIfCopied(context, 'queue', queue, enqueue);
     }),
     coverRefreshedSnapshot: enqueueActions(({ context, event, enqueue }) => {
       const snapshot = (event as unknown as { output: Version }).output;
       const queue = editQueue(context);
       queue.coverUpTo(snapshot);
-      enqueue.assign({ queue });
+      assignIfCopied(context, 'queue', queue, enqueue);
       reportProgress(context, queue, enqueue, (report) => enqueue(sendParent(report)));
     }),
     /** Hands every eligible item to the installer, in one event. */
@@ -206,7 +207,7 @@ export const statemapQueueMachine = setup({
       if (context.queue === null || context.queue.readyCount === 0 || context.failure !== null) return;
       const queue = editQueue(context);
       const jobs = queue.takeReady();
-      enqueue.assign({ queue });
+      assignIfCopied(context, 'queue', queue, enqueue);
       if (jobs.length > 0) enqueue.sendTo('installer', { type: 'INSTALL', jobs } satisfies InstallerEvent);
     }),
     requestPersist: enqueueActions(({ context, enqueue }) => {
