@@ -67,36 +67,92 @@ function statementName(text: string): string {
   return NAME_PREFIX + createHash('sha1').update(text).digest('hex').slice(0, 24);
 }
 
+/**
+ * A map from statement texts, looked up by length and then compared: the install code builds its
+ * texts afresh for every call (concatenated strings), and hashing one for a Map flattens and
+ * hashes all of it, which cost more than the rest of the call; comparing walks it in place.
+ */
+class TextMap<Value> {
+  readonly #byLength = new Map<number, Array<{ readonly text: string; value: Value }>>();
+  #size = 0;
+
+  get size(): number {
+    return this.#size;
+  }
+
+  get(text: string): Value | undefined {
+    const bucket = this.#byLength.get(text.length);
+    if (bucket === undefined) return undefined;
+    for (let i = 0; i < bucket.length; i++) if (bucket[i]!.text === text) return bucket[i]!.value;
+    return undefined;
+  }
+
+  set(text: string, value: Value): void {
+    const bucket = this.#byLength.get(text.length);
+    const entry = bucket?.find((candidate) => candidate.text === text);
+    if (entry !== undefined) {
+      entry.value = value;
+      return;
+    }
+    if (bucket === undefined) this.#byLength.set(text.length, [{ text, value }]);
+    else bucket.push({ text, value });
+    this.#size += 1;
+  }
+
+  delete(text: string): boolean {
+    const bucket = this.#byLength.get(text.length);
+    const index = bucket === undefined ? -1 : bucket.findIndex((candidate) => candidate.text === text);
+    if (index < 0) return false;
+    bucket!.splice(index, 1);
+    if (bucket!.length === 0) this.#byLength.delete(text.length);
+    this.#size -= 1;
+    return true;
+  }
+}
+
+/** A plain config, named: a copy of it with `name`, without spreading when it is just text and values. */
+function withName(config: PlainConfig, name: string): Omit<PlainConfig, 'name'> & { readonly name: string } {
+  for (const key in config) if (key !== 'text' && key !== 'values') return { ...config, name };
+  return { text: config.text, values: config.values, name };
+}
+
+/** A prepared text's name, or that Postgres refused to run it prepared (it stays unprepared). */
+const REFUSED = Symbol('refused');
+
 export function createStatementCache(capacity: number = DEFAULT_STATEMENT_CACHE_SIZE): StatementCache {
   if (!Number.isSafeInteger(capacity) || capacity < 0) throw new RangeError(`statementCacheSize must be an integer >= 0, got ${String(capacity)}`);
-  /** Prepared texts and their names. */
-  const names = new Map<string, string>();
+  /** Prepared texts and their names, and texts refused. */
+  const prepared = new TextMap<string | typeof REFUSED>();
+  let named = 0;
   /** Texts used once, not yet prepared (bounded: forgotten wholesale when it grows past its cap). */
-  let seen = new Set<string>();
+  let seen = new TextMap<true>();
   const seenCap = Math.max(1_000, capacity * 10);
-  /** Texts Postgres refused to run prepared: they stay unprepared. */
-  const refused = new Set<string>();
   /** Errors of prepared statements dropped since (so the installer may retry them at once). */
   const staleErrors = new WeakSet<object>();
   const views = new WeakMap<PoolClient, PoolClient>();
 
   /** The name to run `text` under, or undefined to run it unprepared. */
   const nameFor = (text: string): string | undefined => {
-    const known = names.get(text);
-    if (known !== undefined || names.size >= capacity || refused.has(text)) return known;
-    if (!seen.has(text)) {
-      if (seen.size >= seenCap) seen = new Set();
-      seen.add(text);
+    const known = prepared.get(text);
+    if (known !== undefined) return known === REFUSED ? undefined : known;
+    if (named >= capacity) return undefined;
+    if (seen.get(text) === undefined) {
+      if (seen.size >= seenCap) seen = new TextMap();
+      seen.set(text, true);
       return undefined;
     }
     seen.delete(text);
     const name = statementName(text);
-    names.set(text, name);
+    prepared.set(text, name);
+    named += 1;
     return name;
   };
 
   const drop = (text: string, error: unknown) => {
-    if (names.delete(text)) refused.add(text);
+    if (typeof prepared.get(text) === 'string') {
+      prepared.set(text, REFUSED);
+      named -= 1;
+    }
     if (typeof error === 'object' && error !== null) staleErrors.add(error);
   };
 
@@ -107,7 +163,7 @@ export function createStatementCache(capacity: number = DEFAULT_STATEMENT_CACHE_
       const name = config === null ? undefined : nameFor(config.text);
       if (name === undefined) return query.apply(client, args);
       const text = config!.text;
-      const result = query.call(client, { ...(typeof args[0] === 'string' ? { text, values: config!.values } : config), name }) as Promise<unknown>;
+      const result = query.call(client, withName(config!, name)) as Promise<unknown>;
       return result.catch((error: unknown) => {
         const state = (error as { code?: unknown } | null)?.code;
         if (typeof state === 'string' && STALE_SQLSTATES.has(state)) drop(text, error);
@@ -148,7 +204,7 @@ export function createStatementCache(capacity: number = DEFAULT_STATEMENT_CACHE_
       return typeof error === 'object' && error !== null && staleErrors.has(error);
     },
     get size() {
-      return names.size;
+      return named;
     },
   };
 }

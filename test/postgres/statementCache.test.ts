@@ -126,3 +126,18 @@ test('the same SQL error without a prepared statement behind it is not retried b
   assert.deepEqual(user.calls, [1]);
   await pool.end();
 });
+
+test('a prepared query keeps the rest of its config (rowMode) and its results', async () => {
+  const pool = await setup();
+  const rows: unknown[] = [];
+  const install: PostgresInstallFunction = async (_statemaps, version, client) => {
+    await client.query(INSERT, [version, 0]);
+    rows.push((await client.query({ text: 'SELECT $1::bigint::text AS v, 7 AS n', values: [version], rowMode: 'array' })).rows);
+  };
+  const installer = createTransactionalInstaller(pool, { install });
+  await installAll((statemaps, version) => installer.install(statemaps, version), [1, 2, 3]);
+  // Unprepared at version 1, prepared from version 2: the same rows either way.
+  assert.deepEqual(rows, [[['1', 7]], [['2', 7]], [['3', 7]]]);
+  assert.deepEqual(await appliedVersions(pool), [1, 2, 3]);
+  await pool.end();
+});
