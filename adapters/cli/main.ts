@@ -20,7 +20,7 @@ function nonNegativeInt(name: string) {
     return parsed;
   };
 }
-const STATEMENT_CACHE_HELP = 'distinct parameterized statements of the installer run as prepared statements, planned once per connection (0 for a transaction-pooling proxy that does not keep them, e.g. PgBouncer before 1.21; default 100)';
+const STATEMENT_CACHE_HELP = 'distinct parameterized statements of the installer run as prepared statements, parsed once per connection (0 for a transaction-pooling proxy that does not keep them, e.g. PgBouncer before 1.21; default 100)';
 
 function positiveInt(name: string) {
   return (value: string): number => {

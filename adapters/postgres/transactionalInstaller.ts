@@ -61,7 +61,7 @@ export interface TransactionalInstallerOptions {
   readonly skipVersionsWithoutStatemaps?: boolean;
   /**
    * Distinct parameterized statements of the install code to run as prepared statements, each
-   * parsed and planned once per connection instead of once per install (statementCache.ts).
+   * parsed and analysed once per connection instead of once per install (statementCache.ts).
    * Default 100; 0 turns it off, as a transaction-pooling proxy that does not keep prepared
    * statements (PgBouncer before 1.21) needs.
    */

@@ -100,6 +100,9 @@ describe('installer module errors: non-zero exit, one line naming the file and t
     const zero = await runCli(['replay', '--file', log, '--installer', installer, '--batch-size', '0', '--database-url', NOWHERE]);
     assert.notEqual(zero.code, 0, describeRun(zero));
     assert.match(zero.stderr, /--batch-size must be a positive integer, got "0"/);
+    const negative = await runCli(['replay', '--file', log, '--installer', installer, '--statement-cache-size', '-1', '--database-url', NOWHERE]);
+    assert.notEqual(negative.code, 0, describeRun(negative));
+    assert.match(negative.stderr, /--statement-cache-size must be a non-negative integer, got "-1"/);
   });
 });
 
