@@ -30,7 +30,7 @@ export interface SourceConsumerOptions {
    * the main thread: the first part of a large batch comes back and goes down the pipeline while
    * the worker parses the next, instead of the main thread waiting for the whole batch.
    */
-  readonly recordsPerParse?: number;
+  readonly recordsPerParse?: number | undefined;
 }
 
 export function createSourceConsumer(source: MessageSource, parse: BatchParser, options: SourceConsumerOptions = {}) {

@@ -72,7 +72,7 @@ export function provideCohortReplicator(effects: CohortReplicatorEffects) {
 
   return cohortReplicatorMachine.provide({
     actors: {
-      sourceConsumer: createSourceConsumer(source, effects.parse ?? parseBatch, effects.recordsPerParse === undefined ? {} : { recordsPerParse: effects.recordsPerParse }),
+      sourceConsumer: createSourceConsumer(source, effects.parse ?? parseBatch, { recordsPerParse: effects.recordsPerParse }),
       replicatorService: replicatorServiceMachine.provide({
         actions: {
           reportRejected: (_, { rejects }) => {

@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { createDefaultLogger } from '../logging.js';
 import { CliError, formatCliError } from './cliError.js';
+import { statementCacheOption } from './database.js';
 import { formatDemoSummary, runDemo } from './demo.js';
 import { addObservabilityOptions, commandObservability, type ObservabilityFlags } from './observabilityOptions.js';
 import { DEFAULT_MAX_INSTALL_ATTEMPTS, formatReplaySummary, runReplay } from './replay.js';
@@ -13,22 +14,18 @@ import { addKafkaConnectionOptions, kafkaConnectionInput, type KafkaConnectionFl
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, formatRunSummary, runKafkaReplicator } from './run.js';
 import { formatStatus, readStatus } from './status.js';
 
-function nonNegativeInt(name: string) {
+/** A whole-number option at least `minimum` (0 or 1), refused with one line naming it. */
+function integerAtLeast(minimum: 0 | 1, name: string) {
+  const kind = minimum === 0 ? 'non-negative' : 'positive';
   return (value: string): number => {
     const parsed = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed)) throw new InvalidArgumentError(`${name} must be a non-negative integer, got "${value}"`);
+    if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < minimum) throw new InvalidArgumentError(`${name} must be a ${kind} integer, got "${value}"`);
     return parsed;
   };
 }
+const positiveInt = (name: string) => integerAtLeast(1, name);
+const nonNegativeInt = (name: string) => integerAtLeast(0, name);
 const STATEMENT_CACHE_HELP = 'distinct parameterized statements of the installer run as prepared statements, parsed once per connection (0 for a transaction-pooling proxy that does not keep them, e.g. PgBouncer before 1.21; default 100)';
-
-function positiveInt(name: string) {
-  return (value: string): number => {
-    const parsed = Number(value);
-    if (!/^\d+$/.test(value) || !Number.isSafeInteger(parsed) || parsed < 1) throw new InvalidArgumentError(`${name} must be a positive integer, got "${value}"`);
-    return parsed;
-  };
-}
 
 /**
  * `run` exits once it has stopped, whatever handles are left: kafkajs can lose track of a
@@ -121,7 +118,7 @@ addObservabilityOptions(run)
       batchSize: flags.batchSize,
       concurrency: flags.concurrency,
       ...(flags.maxInstallAttempts === undefined ? {} : { maxInstallAttempts: flags.maxInstallAttempts }),
-      ...(flags.statementCacheSize === undefined ? {} : { statementCacheSize: flags.statementCacheSize }),
+      ...statementCacheOption(flags),
       ...(flags.databaseUrl === undefined ? {} : { databaseUrl: flags.databaseUrl }),
       ...(flags.dataDir === undefined ? {} : { dataDir: flags.dataDir }),
       shutdownTimeoutMs: flags.shutdownTimeoutMs,

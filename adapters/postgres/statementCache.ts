@@ -27,6 +27,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { PoolClient } from 'pg';
+import { sqlStateOf } from './errors.js';
 
 /** Distinct statement texts one installer prepares (asyncpg's default cache size). */
 export const DEFAULT_STATEMENT_CACHE_SIZE = 100;
@@ -39,8 +40,6 @@ export interface StatementCache {
   view(client: PoolClient): PoolClient;
   /** True for the error of a prepared statement this cache has just dropped: the transaction may be retried. */
   isStaleStatementError(error: unknown): boolean;
-  /** Texts prepared (named) so far. */
-  readonly size: number;
 }
 
 type QueryFunction = (...args: unknown[]) => unknown;
@@ -161,14 +160,14 @@ export function createStatementCache(capacity: number = DEFAULT_STATEMENT_CACHE_
   const cachedQuery = (client: PoolClient): QueryFunction => {
     const query = client.query as unknown as QueryFunction;
     return (...args: unknown[]) => {
-      const config = capacity > 0 ? plainConfig(args) : null;
+      const config = plainConfig(args);
       const name = config === null ? undefined : nameFor(config.text);
       if (name === undefined) return query.apply(client, args);
       const text = config!.text;
       const result = query.call(client, withName(config!, name)) as Promise<unknown>;
       return result.catch((error: unknown) => {
-        const state = (error as { code?: unknown } | null)?.code;
-        if (typeof state === 'string' && STALE_SQLSTATES.has(state)) drop(text, error);
+        const state = sqlStateOf(error);
+        if (state !== undefined && STALE_SQLSTATES.has(state)) drop(text, error);
         throw error;
       });
     };
@@ -204,9 +203,6 @@ export function createStatementCache(capacity: number = DEFAULT_STATEMENT_CACHE_
     },
     isStaleStatementError(error) {
       return typeof error === 'object' && error !== null && staleErrors.has(error);
-    },
-    get size() {
-      return named;
     },
   };
 }
