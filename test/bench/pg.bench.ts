@@ -32,8 +32,9 @@
  *  (c) the same with `installBatchSize` B (BENCH_PG_BATCH_SIZES, default "10,40"; with several
  *      sizes the best median counts).
  *  (b-) for reference, no bar: (b) with the banking install in a plain transaction per version
- *      (its statements prepared as in (b)) and no bookkeeping, so the output shows which part of the gap between (a) and (b) is the
- *      pipeline and which the exactly-once record. Not a mode to run in production.
+ *      (its statements prepared as in (b)) and no bookkeeping, so the output shows which part
+ *      of the gap between (a) and (b) is the pipeline and which the exactly-once record. Not a
+ *      mode to run in production.
  *  (a') for reference, no bar: (a) with the install code's client behind the replicator's
  *      statement cache (adapters/postgres/statementCache.ts), as (b) and (c) have it: the
  *      banking statements prepared once per connection. (a) drives pg as a user would; (a')
@@ -340,6 +341,9 @@ interface Case {
   readonly run: (workload: Workload) => Promise<Sample>;
 }
 
+/** What BENCH_PG_CASES calls a case: its label's "(a)" without the parentheses. */
+const caseKey = (benchCase: Case) => benchCase.label.split(' ')[0]!.slice(1, -1);
+
 const server = await startEmbeddedPostgres({ database: 'bench' });
 const admin = newPool(server.url, 1);
 try {
@@ -350,7 +354,7 @@ try {
     { label: '(b-) as (b) without exactly-once bookkeeping', run: (w) => runReplicator(server.url, admin, w, 1, false) },
     { label: "(a') as (a), statements prepared as in (b)", run: (w) => runBaseline(server.url, admin, w, true) },
   ];
-  const cases = allCases.filter((benchCase) => ONLY === null || ONLY.includes(benchCase.label.split(' ')[0]!.slice(1, -1)));
+  const cases = allCases.filter((benchCase) => ONLY === null || ONLY.includes(caseKey(benchCase)));
   const version = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
   const workload = prepareWorkload(TRANSACTIONS);
   console.log(
@@ -385,12 +389,14 @@ try {
     );
   }
   if (ONLY !== null) process.exit(0);
-  const baseline = medians[0]!;
-  const single = medians[1]!;
-  const batchIndexes = BATCH_SIZES.map((_, index) => index + 2);
+  // Every case ran (no BENCH_PG_CASES): look each up by its key, not by its place in the list.
+  const indexOf = (key: string) => cases.findIndex((benchCase) => caseKey(benchCase) === key);
+  const baseline = medians[indexOf('a')]!;
+  const single = medians[indexOf('b')]!;
+  const batchIndexes = cases.flatMap((benchCase, index) => (caseKey(benchCase) === 'c' ? [index] : []));
   const bestBatchIndex = batchIndexes.reduce((best, index) => (medians[index]! > medians[best]! ? index : best), batchIndexes[0]!);
-  const reference = medians[medians.length - 2]!;
-  const preparedBaseline = medians[medians.length - 1]!;
+  const reference = medians[indexOf('b-')]!;
+  const preparedBaseline = medians[indexOf("a'")]!;
   const batched = medians[bestBatchIndex]!;
   const ratioB = single / baseline;
   const ratioC = batched / baseline;
