@@ -28,9 +28,10 @@ function heldParser() {
   const waiting: Array<() => void> = [];
   let held = 0;
   let mostHeld = 0;
+  const sizes: number[] = [];
   return {
     parse(records: readonly RawRecord[]): Promise<ParsedBatch> {
-      this.sizes.push(records.length);
+      sizes.push(records.length);
       held += records.length;
       mostHeld = Math.max(mostHeld, held);
       return new Promise((resolve) =>
@@ -49,7 +50,9 @@ function heldParser() {
       waiting.shift()?.();
     },
     /** Records per call so far, in order. */
-    sizes: [] as number[],
+    get sizes(): readonly number[] {
+      return sizes;
+    },
     get held() {
       return held;
     },
