@@ -13,6 +13,7 @@
  */
 import type { StatemapEntry, Version } from '../../machines/domain.js';
 import type { CandidateMessage } from '../../machines/messages.js';
+import { parseCheckedJson } from './checkedJson.js';
 
 export const STATEMAP_CHUNK_BYTES = 32 * 1024;
 let scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
@@ -31,7 +32,7 @@ function parseChunk(): void {
   if (owners.length === 0) return;
   scratch[0] = 0x5b; // '['
   scratch[at - 1] = 0x5d; // the last comma becomes ']'
-  const statemaps = JSON.parse(scratch.toString('utf8', 0, at)) as StatemapEntry[][];
+  const statemaps = parseCheckedJson(scratch.toString('utf8', 0, at)) as StatemapEntry[][];
   for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps[k]!;
   owners.length = 0;
   at = 1;
