@@ -159,9 +159,9 @@ export function sharedOrigin(records: readonly RawRecord[]): string | null {
 }
 
 /**
- * Every record's `parseRecord` result, in one batch. Statemaps the fast path checked are read with
- * one `JSON.parse` per chunk of them (statemapChunks.ts) instead of one per candidate: the same
- * values, for a fraction of the calls.
+ * Every record's `parseRecord` result, in one batch. Statemaps the fast path checked are read a
+ * chunk of them at a time (statemapChunks.ts) instead of one `JSON.parse` per candidate: the same
+ * values, for a fraction of the cost.
  */
 export function parseBatch(records: readonly RawRecord[]): ParsedBatch {
   const messages: CertificationMessage[] = [];

@@ -1,12 +1,14 @@
 /**
- * Candidates' statemaps read with one `JSON.parse` per chunk of about `STATEMAP_CHUNK_BYTES`
+ * Candidates' statemaps read one chunk of about `STATEMAP_CHUNK_BYTES` at a time
  * (`[text,text,...]`) rather than one call each: a call costs more than the few dozen bytes a
- * Talos statemap holds, and a chunk this size still decodes into an ordinary young string. Used by
- * `parseBatch` (parseRecord.ts) and the worker parser's main-thread side (workerParser.ts).
+ * Talos statemap holds, and a chunk this size still decodes into an ordinary young string. The
+ * chunk is built by `parseCheckedJson` (checkedJson.ts), since every byte of it was checked
+ * already. Used by `parseBatch` (parseRecord.ts) and the worker parser's main-thread side
+ * (workerParser.ts).
  *
  * Only for statemap bytes the fast path has checked: a JSON array (starting with '[' and ending
  * with ']', so no UTF-8 sequence runs across two of them), nested no deeper than the scanner
- * allows. Each array then decodes and parses to exactly what `JSON.parse` gives for it alone.
+ * allows. Each array then decodes and builds to exactly what `JSON.parse` gives for it alone.
  *
  * Synchronous use only: `add` candidates of one batch, then `finish()` before anything else can
  * use the module's scratch buffer.

@@ -2,8 +2,8 @@
  * A `BatchParser` that parses on worker threads, with exactly `parseBatch`'s results: the main
  * thread only packs each batch (its values copied back to back into one buffer, plus a table of
  * offsets and types) and builds the messages from the worker's answer, which is numbers only:
- * candidates' statemaps, checked by the worker, are read from the batch's bytes with one
- * `JSON.parse` per chunk of statemaps.
+ * candidates' statemaps, checked by the worker, are read from the batch's bytes a chunk of
+ * statemaps at a time (statemapChunks.ts).
  *
  * Records the worker cannot take or answer for exactly (a bad offset or header, no value, a string
  * value with lone surrogates, anything its scanner is unsure of and JSON.parse accepts) are parsed
