@@ -155,9 +155,13 @@ export class Suffix {
 function toQueueEntry(version: Version, slot: Slot): QueueEntry {
   if (slot.outcome !== 'committed' || slot.statemap.length === 0) return { version, safepoint: null, statemaps: [] };
   const safepoint = slot.safepoint;
-  const statemaps: StatemapItem[] = [];
+  // Sized up front: a pushed-to empty array reserves 17 slots, and most statemaps hold one entry.
+  let count = 0;
+  for (const entry of slot.statemap) for (const _ in entry) count += 1;
+  const statemaps = new Array<StatemapItem>(count);
+  let at = 0;
   for (const entry of slot.statemap) {
-    for (const action in entry) statemaps.push({ action, version, safepoint, payload: entry[action] });
+    for (const action in entry) statemaps[at++] = { action, version, safepoint, payload: entry[action] };
   }
   return { version, safepoint, statemaps };
 }

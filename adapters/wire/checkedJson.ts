@@ -56,19 +56,29 @@ function readNumber(): number {
   return Number(text.slice(start, at));
 }
 
+/**
+ * Elements of the arrays being read, innermost last. An array is copied out at its exact length
+ * once complete: pushing onto a fresh array would reserve room for 17 elements at the first push,
+ * and a statemap is mostly an array of one.
+ */
+const elements: unknown[] = [];
+
 function readArray(): unknown[] {
   at += 1;
-  const array: unknown[] = [];
   if (skipSpace() === CLOSE_BRACKET) {
     at += 1;
-    return array;
+    return [];
   }
+  const first = elements.length;
   for (;;) {
-    array.push(readValue());
+    elements.push(readValue());
     const c = skipSpace();
     at += 1;
-    if (c === CLOSE_BRACKET) return array;
+    if (c === CLOSE_BRACKET) break;
   }
+  const array = elements.slice(first);
+  elements.length = first;
+  return array;
 }
 
 function readObject(): Record<string, unknown> {
@@ -130,5 +140,6 @@ export function parseCheckedJson(valid: string): unknown {
     return readValue();
   } finally {
     text = '';
+    elements.length = 0;
   }
 }
