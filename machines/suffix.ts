@@ -13,9 +13,17 @@ import { Deque } from './structures/deque.js';
 
 interface Slot {
   readonly statemap: readonly StatemapEntry[];
-  outcome: DecisionOutcome | 'duplicate' | null;
+  /** 'sent': handed to the queue (every sent version shares `SENT`). */
+  outcome: DecisionOutcome | 'duplicate' | 'sent' | null;
   safepoint: Version | null;
 }
+
+/**
+ * What a version's slot becomes once it goes to the queue: the queue entry now holds what the
+ * installs need, and a suffix thousands of versions long would otherwise keep each version's
+ * statemap and slot twice (about 110 of the 400 bytes a version in flight held).
+ */
+const SENT: Slot = Object.freeze({ statemap: Object.freeze([]), outcome: 'sent', safepoint: null });
 
 export type DecideResult =
   | { readonly kind: 'decided' }
@@ -105,10 +113,14 @@ export class Suffix {
   takeReadyRun(): QueueEntry[] {
     const run: QueueEntry[] = [];
     while (this.#nextToSend <= this.#lastOffset) {
-      const slot = this.#slots.at(this.#nextToSend - this.#base);
+      const index = this.#nextToSend - this.#base;
+      const slot = this.#slots.at(index);
       if (slot) {
         if (slot.outcome === null) break;
-        if (slot.outcome !== 'duplicate') run.push(toQueueEntry(this.#nextToSend, slot));
+        if (slot.outcome !== 'duplicate') {
+          run.push(toQueueEntry(this.#nextToSend, slot));
+          this.#slots.set(index, SENT);
+        }
       }
       this.#nextToSend += 1;
     }
@@ -140,7 +152,7 @@ export class Suffix {
 
   clone(): Suffix {
     const copy = new Suffix(this.#base - 1);
-    for (const slot of this.#slots) copy.#slots.push(slot ? { ...slot } : null);
+    for (const slot of this.#slots) copy.#slots.push(slot && slot !== SENT ? { ...slot } : slot);
     copy.#nextToSend = this.#nextToSend;
     copy.#lastOffset = this.#lastOffset;
     copy.#candidates = this.#candidates;

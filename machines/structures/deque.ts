@@ -39,6 +39,12 @@ export class Deque<T> {
     return index < 0 || index >= this.#length ? undefined : this.#ring[(this.#head + index) & this.#mask];
   }
 
+  /** Replaces the element at `index` counted from the front (which must exist). */
+  set(index: number, item: T): void {
+    if (index < 0 || index >= this.#length) throw new RangeError(`Deque.set: index ${index} outside 0..${this.#length - 1}`);
+    this.#ring[(this.#head + index) & this.#mask] = item;
+  }
+
   peekFront(): T | undefined {
     return this.#length === 0 ? undefined : this.#ring[this.#head];
   }

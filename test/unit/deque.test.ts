@@ -7,6 +7,7 @@ type Operation =
   | { readonly op: 'push'; readonly count: number }
   | { readonly op: 'shift' }
   | { readonly op: 'shiftMany'; readonly count: number }
+  | { readonly op: 'set'; readonly at: number }
   | { readonly op: 'clone' }
   | { readonly op: 'clear' };
 
@@ -14,6 +15,7 @@ const operation = fc.oneof(
   fc.record({ op: fc.constant('push' as const), count: fc.integer({ min: 1, max: 3_000 }) }),
   fc.record({ op: fc.constant('shift' as const) }),
   fc.record({ op: fc.constant('shiftMany' as const), count: fc.integer({ min: -1, max: 3_000 }) }),
+  fc.record({ op: fc.constant('set' as const), at: fc.nat() }),
   fc.record({ op: fc.constant('clone' as const) }),
   fc.record({ op: fc.constant('clear' as const) }),
 );
@@ -26,7 +28,7 @@ function assertSame(deque: Deque<number>, model: readonly number[]): void {
   for (const index of [-1, 0, 1, model.length - 1, model.length, model.length + 5]) assert.equal(deque.at(index), index < 0 ? undefined : model[index]);
 }
 
-test('deque: any mix of pushes, shifts, shiftMany, clears and clones (rings that grow, wrap around and shrink) behaves as an array', () => {
+test('deque: any mix of pushes, shifts, shiftMany, sets, clears and clones (rings that grow, wrap around and shrink) behaves as an array', () => {
   fc.assert(
     fc.property(fc.array(operation, { maxLength: 60 }), (operations) => {
       let deque = new Deque<number>();
@@ -44,6 +46,14 @@ test('deque: any mix of pushes, shifts, shiftMany, clears and clones (rings that
           const expected = model.slice(0, Math.max(0, step.count));
           model = model.slice(expected.length);
           assert.deepEqual(deque.shiftMany(step.count), expected);
+        } else if (step.op === 'set') {
+          if (model.length === 0) {
+            assert.throws(() => deque.set(0, -2), RangeError);
+          } else {
+            const index = step.at % model.length;
+            deque.set(index, -2);
+            model[index] = -2;
+          }
         } else if (step.op === 'clear') {
           assert.deepEqual(deque.clear(), model);
           model = [];
