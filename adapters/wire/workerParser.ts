@@ -17,7 +17,7 @@ import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { RawRecord, Version } from '../../machines/domain.js';
 import type { CertificationMessage, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
 import { decisionOfRow } from './fastPath.js';
-import { collectParseResult, parseOffset, parseRecord, sharedOrigin } from './parseRecord.js';
+import { collectParseResult, headerIs, parseOffset, parseRecord, sharedOrigin } from './parseRecord.js';
 import { addStatemap, discardStatemaps, finishStatemaps, STATEMAP_PENDING, type PendingCandidate } from './statemapChunks.js';
 import {
   IN_CANDIDATE,
@@ -71,14 +71,6 @@ const CANDIDATE = 'Candidate';
 const DECISION = 'Decision';
 const MIN_BYTES = 64 * 1024;
 const MIN_RECORDS = 512;
-
-/** The same as `headerText(header) === text` in parseRecord.ts, without decoding a Buffer header. */
-function headerIs(header: string | Buffer | undefined, text: string): boolean {
-  if (typeof header === 'string') return header === text;
-  if (!Buffer.isBuffer(header) || header.length !== text.length) return false;
-  for (let i = 0; i < text.length; i++) if (header[i] !== text.charCodeAt(i)) return false;
-  return true;
-}
 
 const isWellFormed = (String.prototype as unknown as { isWellFormed?: () => boolean }).isWellFormed;
 /** False for strings with lone surrogates, which do not survive a trip through UTF-8. */
