@@ -41,10 +41,27 @@ function skipSpace(): number {
   return c;
 }
 
-/** At a string's opening quote; with no backslash in the text, the next quote closes it. */
+/**
+ * V8 makes a substring this long or longer a view into the whole text (a sliced string), which
+ * would keep the chunk's 32 KiB alive for as long as anyone keeps the value: an installer that
+ * caches one account id per statemap could pin a chunk per id. `JSON.parse` makes every value a
+ * string of its own, and so does this module: longer values are copied out (`readString`).
+ */
+const SLICED_FROM = 13;
+
+/** At a key's opening quote; with no backslash in the text, the next quote closes it. */
+function readKey(): string {
+  const end = text.indexOf('"', at + 1);
+  // A property name is interned (copied into V8's string table) when it is used, never kept as a view.
+  const key = text.slice(at + 1, end);
+  at = end + 1;
+  return key;
+}
+
+/** At a string value's opening quote. */
 function readString(): string {
   const end = text.indexOf('"', at + 1);
-  const value = text.slice(at + 1, end);
+  const value = end - at - 1 < SLICED_FROM ? text.slice(at + 1, end) : (JSON.parse(text.slice(at, end + 1)) as string);
   at = end + 1;
   return value;
 }
@@ -89,7 +106,7 @@ function readObject(): Record<string, unknown> {
     return object;
   }
   for (;;) {
-    const key = readString();
+    const key = readKey();
     skipSpace();
     at += 1; // the colon
     object[key] = readValue();

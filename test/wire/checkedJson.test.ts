@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { parseCheckedJson } from '../../adapters/wire/checkedJson.js';
 
 /** Same value, same key order, same -0s: what JSON.parse would have given. */
@@ -82,4 +84,24 @@ test('checked JSON: a backslash, a __proto__ key or an unusual Object.prototype 
   } finally {
     delete (Object.prototype as Record<string, unknown>).accessorForTest;
   }
+});
+
+test('checked JSON: a long string value is a string of its own, as with JSON.parse, not a view that keeps the whole text alive', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const values = Array.from({ length: 100_000 }, (_, i) => ({ TRANSFER: { from: `account-${String(i).padStart(24, '0')}`, note: 'x'.repeat(40) } }));
+  let text: string | null = JSON.stringify(values);
+  assert.ok(text.length > 8_000_000);
+  let built: Array<{ TRANSFER: { from: string } }> | null = parseCheckedJson(text) as Array<{ TRANSFER: { from: string } }>;
+  const kept = built[12_345]!.TRANSFER.from;
+  assert.equal(kept, `account-${'0'.repeat(19)}12345`);
+  built = null;
+  gc();
+  const withText = process.memoryUsage().heapUsed;
+  text = null;
+  gc();
+  const withoutText = process.memoryUsage().heapUsed;
+  // The text is 8 MB and more: had `kept` been a view into it, dropping the text would free nothing.
+  assert.ok(withText - withoutText > 8_000_000, `dropping the text freed only ${withText - withoutText} bytes`);
+  assert.equal(kept.length, 32);
 });
