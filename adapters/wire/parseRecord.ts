@@ -115,11 +115,12 @@ export function parseRecord(record: RawRecord): ParseResult {
 }
 
 /**
- * The message the fast path reads from a byte value, or null for every record it does not answer
- * for (those go to `parseOne`, which gives the result or the reason). Same checks as `parseOne`
- * before its fast path, without a result object around the message.
+ * The message the fast path reads from a byte value (as Kafka hands them over), reading only what
+ * the messages need; null for every record it does not answer for, which `parseSlowly` then
+ * gives the result or the reason for. No result object around the message: `parseBatch` takes
+ * most records this way.
  */
-function fastMessage(record: RawRecord): CertificationMessage | null {
+function fastMessage(record: RawRecord, deferStatemap: boolean): CertificationMessage | null {
   const value = record.value;
   if (value === null || value === undefined || typeof value === 'string') return null;
   const offset = parseOffset(record.offset);
@@ -127,7 +128,7 @@ function fastMessage(record: RawRecord): CertificationMessage | null {
   const type = record.headers.messageType;
   const kind = headerIs(type, 'Candidate') ? CANDIDATE : headerIs(type, 'Decision') ? DECISION : 0;
   if (kind === 0 || !scanMessage(value, 0, value.length, kind, offset, ROW, 0)) return null;
-  return messageOfRow(value, offset, true);
+  return messageOfRow(value, offset, deferStatemap);
 }
 
 /** The same as `headerText(header) === text` for an ASCII `text`, without decoding a Buffer header. */
@@ -139,6 +140,15 @@ export function headerIs(header: string | Buffer | undefined, text: string): boo
 }
 
 function parseOne(record: RawRecord, deferStatemap: boolean): ParseResult {
+  const message = fastMessage(record, deferStatemap);
+  return message === null ? parseSlowly(record) : { ok: true, message };
+}
+
+/**
+ * A record the fast path did not answer for: `JSON.parse`, the authority on errors, and the wire
+ * rules on what it gives; every way the record is unusable becomes a reject with its reason.
+ */
+function parseSlowly(record: RawRecord): ParseResult {
   const origin = record.origin ?? null;
   const offset = parseOffset(record.offset);
   const reject = (reason: string): ParseResult => ({ ok: false, reject: { offset, origin, reason } });
@@ -148,12 +158,6 @@ function parseOne(record: RawRecord, deferStatemap: boolean): ParseResult {
     return reject(type === undefined ? 'missing messageType header' : `unknown messageType header ${JSON.stringify(type)}`);
   }
   if (record.value === null || record.value === undefined) return reject(`${type} record has no value`);
-  // Bytes (as Kafka hands them over) go through the fast path, which reads only what the
-  // messages need; whatever it is unsure of is left to JSON.parse, the authority on errors.
-  if (typeof record.value !== 'string') {
-    const value = record.value;
-    if (scanMessage(value, 0, value.length, type === 'Candidate' ? CANDIDATE : DECISION, offset, ROW, 0)) return { ok: true, message: messageOfRow(value, offset, deferStatemap) };
-  }
   let body: unknown;
   try {
     body = JSON.parse(typeof record.value === 'string' ? record.value : record.value.toString('utf8'));
@@ -166,12 +170,16 @@ function parseOne(record: RawRecord, deferStatemap: boolean): ParseResult {
 
 /** Adds one record's result to a batch being built; returns the batch's new last offset. */
 export function collectParseResult(result: ParseResult, messages: CertificationMessage[], rejects: RejectedRecord[], lastOffset: Version | null): Version | null {
-  if (result.ok) {
-    messages.push(result.message);
-    return Math.max(lastOffset ?? 0, result.message.kind === 'candidate' ? result.message.version : result.message.decisionVersion);
-  }
+  if (result.ok) return collectMessage(result.message, messages, lastOffset);
   rejects.push(result.reject);
   return result.reject.offset === null ? lastOffset : Math.max(lastOffset ?? 0, result.reject.offset);
+}
+
+/** Adds one message to a batch being built; returns the batch's new last offset. */
+function collectMessage(message: CertificationMessage, messages: CertificationMessage[], lastOffset: Version | null): Version {
+  messages.push(message);
+  const offset = message.kind === 'candidate' ? message.version : message.decisionVersion;
+  return lastOffset === null || offset > lastOffset ? offset : lastOffset;
 }
 
 /** The origin every record of a batch shares (a Kafka batch: its topic partition), or null. */
@@ -194,14 +202,8 @@ export function parseBatch(records: readonly RawRecord[]): ParsedBatch {
   discardStatemaps();
   try {
     for (const record of records) {
-      const message = fastMessage(record);
-      if (message === null) {
-        lastOffset = collectParseResult(parseOne(record, true), messages, rejects, lastOffset);
-      } else {
-        messages.push(message);
-        const offset = message.kind === 'candidate' ? message.version : message.decisionVersion;
-        if (lastOffset === null || offset > lastOffset) lastOffset = offset;
-      }
+      const message = fastMessage(record, true);
+      lastOffset = message === null ? collectParseResult(parseSlowly(record), messages, rejects, lastOffset) : collectMessage(message, messages, lastOffset);
     }
     finishStatemaps();
   } catch (error) {
