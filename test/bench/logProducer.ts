@@ -55,11 +55,12 @@ export interface LogProducer {
    */
   next(count: number): Promise<{ records: RawRecord[]; lastCandidate: number }>;
   /**
-   * Says that `version` was installed: every record up to its decision has been parsed, so the
-   * blocks that end there are done with and their buffers go back to the worker for later blocks
-   * (writing into fresh memory cost the worker more than making the records).
+   * Says that the replicator has read every record up to the candidate of `version` (parsed it,
+   * or copied it for its parse worker), so the blocks that end there are done with and their
+   * buffers go back to the worker for later blocks (writing into fresh memory cost the worker
+   * more than making the records).
    */
-  installed(version: number): void;
+  read(version: number): void;
   close(): Promise<void>;
 }
 
@@ -72,13 +73,13 @@ export function startLogProducer(): LogProducer {
   worker.on('message', (chunk: Chunk) => pending.shift()?.(chunk));
   // Blocks handed out, oldest first, with their last candidate's version.
   const outstanding: Array<{ readonly buffer: ArrayBuffer; readonly lastCandidate: number }> = [];
-  let installedUpTo = 0;
+  let readUpTo = 0;
   const request = (count: number) => {
     const promise = new Promise<Chunk>((resolve) => pending.push(resolve));
     const spares: ArrayBuffer[] = [];
     // At most what the worker keeps: the rest are left to this thread's collector (a worker that
     // allocates next to nothing on its heap seldom collects, and would hold them).
-    while (outstanding.length > 0 && outstanding[0]!.lastCandidate <= installedUpTo) {
+    while (outstanding.length > 0 && outstanding[0]!.lastCandidate <= readUpTo) {
       const done = outstanding.shift()!.buffer;
       if (spares.length < SPARES) spares.push(done);
     }
@@ -117,8 +118,8 @@ export function startLogProducer(): LogProducer {
       }
       return { records: out, lastCandidate };
     },
-    installed(version) {
-      if (version > installedUpTo) installedUpTo = version;
+    read(version) {
+      if (version > readUpTo) readUpTo = version;
     },
     async close() {
       await worker.terminate();
