@@ -55,6 +55,7 @@ const sampleRss = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()))
 const sampler = setInterval(sampleRss, 20);
 
 let pushed = 0;
+/** The last candidate pushed so far. */
 let lastCandidate = 0;
 let installed = 0;
 let mostOutstanding = 0;
@@ -78,12 +79,11 @@ let wakeDone: (() => void) | null = null;
  * transaction (a candidate, then its decision).
  */
 const lag = Math.max(0, window - chunk - 2 * threadpool);
-let lastPushedCandidate = FIRST_VERSION - 2;
 let feedingDone = false;
 /** Installs not yet answered (at most `statemapInstallerThreadpool`). */
 let held: Array<{ readonly version: number; readonly answer: () => void }> = [];
 const answered = Promise.resolve();
-const mayAnswer = (version: number) => feedingDone || version <= lastPushedCandidate - 2 * lag;
+const mayAnswer = (version: number) => feedingDone || version <= lastCandidate - 2 * lag;
 function installedOne() {
   installed += 1;
   if (wakeFeeder && hasRoom()) {
@@ -174,7 +174,6 @@ while (pushed < total) {
   pushed += count;
   pushedRecords += next.records.length;
   pushes.push({ records: pushedRecords, lastCandidate });
-  lastPushedCandidate = lastCandidate;
   answerHeld();
 }
 feedingDone = true;
