@@ -108,7 +108,12 @@ function answerHeld() {
 /** Per push, oldest first: the records pushed up to its end and its last candidate; to tell the producer which blocks are read. */
 const pushes: Array<{ readonly records: number; readonly lastCandidate: number }> = [];
 let pushedRecords = 0;
-/** The replicator reads (parses or copies) each batch as the source delivers it: the blocks behind the delivered records can be reused. */
+/**
+ * The replicator reads each batch as the source delivers it: the main-thread parser parses it
+ * there and then, and the worker parser copies its bytes for the worker (it reads a record again
+ * only when the worker hands the record back undecided, which no record of this log is). So the
+ * blocks behind the delivered records can be reused.
+ */
 function noteDelivered() {
   const delivered = pushedRecords - source.buffered;
   let last = -1;
