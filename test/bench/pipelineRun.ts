@@ -81,7 +81,7 @@ let wakeDone: (() => void) | null = null;
 const lag = Math.max(0, window - chunk - 2 * threadpool);
 let feedingDone = false;
 /** Installs not yet answered (at most `statemapInstallerThreadpool`). */
-let held: Array<{ readonly version: number; readonly answer: () => void }> = [];
+const held: Array<{ readonly version: number; readonly answer: () => void }> = [];
 const answered = Promise.resolve();
 const mayAnswer = (version: number) => feedingDone || version <= lastCandidate - 2 * lag;
 function installedOne() {
@@ -92,17 +92,18 @@ function installedOne() {
     wake();
   }
 }
+/** Answers every held install that may be answered now; the rest keep their order. */
 function answerHeld() {
-  if (held.length === 0 || !held.some((install) => mayAnswer(install.version))) return;
-  const waiting = held;
-  held = [];
-  for (const install of waiting) {
-    if (!mayAnswer(install.version)) held.push(install);
-    else {
+  let kept = 0;
+  for (const install of held) {
+    if (mayAnswer(install.version)) {
       installedOne();
       install.answer();
+    } else {
+      held[kept++] = install;
     }
   }
+  held.length = kept;
 }
 
 /** Per push, oldest first: the records pushed up to its end and its last candidate; to tell the producer which blocks are read. */
