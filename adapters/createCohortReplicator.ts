@@ -21,7 +21,7 @@ import { snapshotPersisterMachine } from '../machines/snapshotPersister.machine.
 import { statemapQueueMachine } from '../machines/statemapQueue.machine.js';
 import { createDefaultLogger, type Logger } from './logging.js';
 import { prepareObservability, type ObservabilityOptions, type ReplicatorObservability } from './observability/observability.js';
-import { describeReject, parseBatch } from './wire/parseRecord.js';
+import { describeReject, parsePipelineBatch } from './wire/parseRecord.js';
 import { createWorkerParser } from './wire/workerParser.js';
 
 export interface CohortReplicatorEffects {
@@ -72,7 +72,7 @@ export function provideCohortReplicator(effects: CohortReplicatorEffects) {
 
   return cohortReplicatorMachine.provide({
     actors: {
-      sourceConsumer: createSourceConsumer(source, effects.parse ?? parseBatch, { recordsPerParse: effects.recordsPerParse }),
+      sourceConsumer: createSourceConsumer(source, effects.parse ?? parsePipelineBatch, { recordsPerParse: effects.recordsPerParse }),
       replicatorService: replicatorServiceMachine.provide({
         actions: {
           reportRejected: (_, { rejects }) => {

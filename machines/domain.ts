@@ -10,6 +10,24 @@ export type Version = number;
 /** One entry of a candidate's statemap: exactly one key, the action, whose value is the payload. */
 export type StatemapEntry = Readonly<Record<string, unknown>>;
 
+/**
+ * A statemap that is not built yet: the parser has checked its text, and `entries()` builds it
+ * (pure: every call gives an equal value). A version waits in the queue with this instead of its
+ * built statemap, and the statemap is built when the version is dispatched: a deep queue then
+ * holds one small object per waiting version instead of a statemap's half dozen, which every
+ * young-generation collection it lives through would copy (issue 3's deep benchmark).
+ */
+export interface DeferredStatemap {
+  entries(): readonly StatemapEntry[];
+}
+
+/** A candidate's statemap, built or deferred. */
+export type Statemap = readonly StatemapEntry[] | DeferredStatemap;
+
+export function isDeferred(statemap: Statemap | readonly StatemapItem[]): statemap is DeferredStatemap {
+  return !Array.isArray(statemap);
+}
+
 /** What an installer receives for each statemap entry (Talos's `StatemapItem`). */
 export interface StatemapItem {
   readonly action: string;
@@ -73,6 +91,19 @@ export interface MessageSource {
    * reading is behind the log; nothing is decided on it.
    */
   endOffset?(): Version | null;
+}
+
+/** The installer's items for a version's statemap entries, one per entry (an entry has one key, its action). */
+export function statemapItems(entries: readonly StatemapEntry[], version: Version, safepoint: Version | null): StatemapItem[] {
+  // Sized up front: a pushed-to empty array reserves 17 slots, and most statemaps hold one entry.
+  let count = 0;
+  for (const entry of entries) for (const _ in entry) count += 1;
+  const items = new Array<StatemapItem>(count);
+  let at = 0;
+  for (const entry of entries) {
+    for (const action in entry) items[at++] = { action, version, safepoint, payload: entry[action] };
+  }
+  return items;
 }
 
 /** One version handed to the installer. */

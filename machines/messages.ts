@@ -2,14 +2,17 @@
  * Certification messages after parsing: what the replicator service works with.
  * `adapters/wire` turns raw Kafka records into these; nothing here knows about JSON.
  */
-import type { StatemapEntry, Version } from './domain.js';
+import type { Statemap, Version } from './domain.js';
 
 export interface CandidateMessage {
   readonly kind: 'candidate';
   /** The record's offset. */
   readonly version: Version;
-  /** Empty when the record has none: nothing to install, but the version still passes through so the snapshot can move. */
-  readonly statemap: readonly StatemapEntry[];
+  /**
+   * Empty when the record has none: nothing to install, but the version still passes through so
+   * the snapshot can move. The pipeline's parser defers it (`DeferredStatemap`), never when empty.
+   */
+  readonly statemap: Statemap;
 }
 
 export type DecisionOutcome = 'committed' | 'aborted';

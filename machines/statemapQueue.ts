@@ -12,7 +12,7 @@
  *
  * Every state change goes through `nextItemState`, the table derived from queueItemMachine.
  */
-import type { InstallJob, StatemapItem, Version } from './domain.js';
+import { isDeferred, statemapItems, type DeferredStatemap, type InstallJob, type StatemapItem, type Version } from './domain.js';
 import { ITEM_STATES, ItemStates, itemStateName, nextItemState, type ItemState, type ItemStateName } from './queueItem.lifecycle.js';
 import type { QueueItemEvent } from './queueItem.machine.js';
 import { Deque } from './structures/deque.js';
@@ -23,17 +23,22 @@ export interface QueueEntry {
   readonly version: Version;
   /** Every version up to this one must be installed first; null when it waits for nothing (aborts, empty statemaps). */
   readonly safepoint: Version | null;
-  readonly statemaps: readonly StatemapItem[];
+  /** Deferred (never empty) until the version is dispatched; see `DeferredStatemap`. */
+  readonly statemaps: readonly StatemapItem[] | DeferredStatemap;
 }
 
 interface Item {
   readonly version: Version;
   /** Already clamped below `version`, or null. */
   readonly safepoint: Version | null;
-  readonly statemaps: readonly StatemapItem[];
+  /** Built from `deferred` when the item is first dispatched. */
+  statemaps: readonly StatemapItem[];
+  deferred: DeferredStatemap | null;
   state: ItemState;
   attempts: number;
 }
+
+const NOT_BUILT: readonly StatemapItem[] = Object.freeze([]);
 
 export interface RetryRequest {
   readonly version: Version;
@@ -117,8 +122,10 @@ export class StatemapQueue {
     for (const entry of entries) {
       if (entry.version <= this.#lastAccepted) continue;
       this.#lastAccepted = entry.version;
-      const safepoint = entry.safepoint === null || entry.statemaps.length === 0 ? null : Math.min(entry.safepoint, entry.version - 1);
-      const item: Item = { version: entry.version, safepoint, statemaps: entry.statemaps, state: ItemStates.ready, attempts: 0 };
+      const deferred = isDeferred(entry.statemaps) ? entry.statemaps : null;
+      const statemaps = deferred === null ? (entry.statemaps as readonly StatemapItem[]) : NOT_BUILT;
+      const safepoint = entry.safepoint === null || (deferred === null && statemaps.length === 0) ? null : Math.min(entry.safepoint, entry.version - 1);
+      const item: Item = { version: entry.version, safepoint, statemaps, deferred, state: ItemStates.ready, attempts: 0 };
       this.#items.push(item);
       this.#counts[ItemStates.ready]! += 1;
       if (entry.version <= this.#floor) {
@@ -139,6 +146,11 @@ export class StatemapQueue {
       const item = this.#ready.shift()!;
       if (item.state !== ItemStates.ready) continue;
       this.#transition(item, { type: 'DISPATCH' });
+      if (item.deferred !== null) {
+        // The parser keeps a commit's safepoint below its version, so the clamped one is the same.
+        item.statemaps = statemapItems(item.deferred.entries(), item.version, item.safepoint);
+        item.deferred = null;
+      }
       // The item itself is the job (it has the job's version and statemaps): no copy per dispatch.
       jobs.push(item);
     }

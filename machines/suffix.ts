@@ -6,13 +6,13 @@
  * Every operation is O(1) amortised per record: records are appended in offset order, the
  * pointer to the next version to send only moves forward, and pruning drops a prefix.
  */
-import type { StatemapEntry, StatemapItem, Version } from './domain.js';
+import { isDeferred, statemapItems, type Statemap, type Version } from './domain.js';
 import type { CandidateMessage, DecisionMessage, DecisionOutcome } from './messages.js';
 import type { QueueEntry } from './statemapQueue.js';
 import { Deque } from './structures/deque.js';
 
 interface Slot {
-  readonly statemap: readonly StatemapEntry[];
+  readonly statemap: Statemap;
   /** 'sent': handed to the queue (every sent version shares `SENT`). */
   outcome: DecisionOutcome | 'duplicate' | 'sent' | null;
   safepoint: Version | null;
@@ -164,16 +164,11 @@ export class Suffix {
   }
 }
 
+/** A deferred statemap goes to the queue as it is, to be built when its version is dispatched. */
 function toQueueEntry(version: Version, slot: Slot): QueueEntry {
-  if (slot.outcome !== 'committed' || slot.statemap.length === 0) return { version, safepoint: null, statemaps: [] };
-  const safepoint = slot.safepoint;
-  // Sized up front: a pushed-to empty array reserves 17 slots, and most statemaps hold one entry.
-  let count = 0;
-  for (const entry of slot.statemap) for (const _ in entry) count += 1;
-  const statemaps = new Array<StatemapItem>(count);
-  let at = 0;
-  for (const entry of slot.statemap) {
-    for (const action in entry) statemaps[at++] = { action, version, safepoint, payload: entry[action] };
-  }
-  return { version, safepoint, statemaps };
+  const { statemap, safepoint } = slot;
+  if (slot.outcome !== 'committed') return { version, safepoint: null, statemaps: [] };
+  if (isDeferred(statemap)) return { version, safepoint, statemaps: statemap };
+  if (statemap.length === 0) return { version, safepoint: null, statemaps: [] };
+  return { version, safepoint, statemaps: statemapItems(statemap, version, safepoint) };
 }

@@ -17,7 +17,7 @@ import type { RejectedRecord } from '../../machines/messages.js';
 import { provideCohortReplicator, requireBatchInstallerFor } from '../createCohortReplicator.js';
 import { createDefaultLogger, type Logger } from '../logging.js';
 import { prepareObservability, type ObservabilityOptions, type ReplicatorObservability } from '../observability/observability.js';
-import { parseBatch } from '../wire/parseRecord.js';
+import { parsePipelineBatch } from '../wire/parseRecord.js';
 import { createDeadLetter, type DeadLetter } from './deadLetter.js';
 import { createKafkaClient, createKafkaConsumer, createKafkaProducer } from './kafkaClient.js';
 import { describeKafkaConfig, resolveKafkaConfig, type KafkaConfig, type KafkaConfigInput } from './kafkaConfig.js';
@@ -96,7 +96,7 @@ export function createKafkaReplicator(options: CreateKafkaReplicatorOptions): Ka
   const deadLetter = kafkaConfig.deadLetterTopic
     ? createDeadLetter({ producer: createKafkaProducer(kafka), topic: kafkaConfig.deadLetterTopic, sourceTopic: kafkaConfig.topic, logger })
     : null;
-  const parse = options.parse ?? parseBatch;
+  const parse = options.parse ?? parsePipelineBatch;
   const machine = provideKafkaReplicator({
     source,
     installer: options.installer,

@@ -164,13 +164,26 @@ export function valuesCopiedByLastWalk(): number {
   return copiedValues;
 }
 
+/** Whether the walk builds what `JSON.parse` would from `valid` (see the list above). */
+export function walkable(valid: string): boolean {
+  // Each check is one pass of a builtin over the text (or a dozen descriptors), per chunk of statemaps.
+  return valid.indexOf('\\') === -1 && valid.indexOf('__proto__') === -1 && assignmentDefines();
+}
+
 /** `JSON.parse(valid)`, for text already checked against the JSON grammar. */
 export function parseCheckedJson(valid: string): unknown {
   copiedValues = 0;
-  // Each check is one pass of a builtin over the text (or a dozen descriptors), per chunk of statemaps.
-  if (valid.indexOf('\\') !== -1 || valid.indexOf('__proto__') !== -1 || !assignmentDefines()) return JSON.parse(valid);
+  if (!walkable(valid)) return JSON.parse(valid);
+  return walkFrom(valid, 0);
+}
+
+/**
+ * The one JSON value that starts at `start` of `valid`, for text that is `walkable` and was
+ * checked against the grammar: what `JSON.parse` gives for that value alone.
+ */
+export function walkFrom(valid: string, start: number): unknown {
   text = valid;
-  at = 0;
+  at = start;
   try {
     return readValue();
   } finally {

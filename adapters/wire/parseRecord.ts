@@ -6,7 +6,7 @@
 import type { RawRecord, StatemapEntry, Version } from '../../machines/domain.js';
 import type { CertificationMessage, DecisionOutcome, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
 import { CANDIDATE, DECISION, decisionOfRow, NO_STATEMAP, ROW_CANDIDATE, ROW_STRIDE, scanMessage } from './fastPath.js';
-import { addStatemap, discardStatemaps, finishStatemaps, STATEMAP_PENDING, type PendingCandidate } from './statemapChunks.js';
+import { addStatemap, beginStatemaps, discardStatemaps, finishStatemaps, STATEMAP_PENDING, type PendingCandidate } from './statemapChunks.js';
 
 export type ParseResult = { readonly ok: true; readonly message: CertificationMessage } | { readonly ok: false; readonly reject: RejectedRecord };
 
@@ -193,13 +193,14 @@ export function sharedOrigin(records: readonly RawRecord[]): string | null {
 /**
  * Every record's `parseRecord` result, in one batch. Statemaps the fast path checked are read a
  * chunk of them at a time (statemapChunks.ts) instead of one `JSON.parse` per candidate: the same
- * values, for a fraction of the cost.
+ * values, for a fraction of the cost. With `deferStatemaps` (the pipeline's parser), most
+ * statemaps are left to be built when their version is dispatched (`DeferredStatemap`).
  */
-export function parseBatch(records: readonly RawRecord[]): ParsedBatch {
+export function parseBatch(records: readonly RawRecord[], options: { readonly deferStatemaps?: boolean } = {}): ParsedBatch {
   const messages: CertificationMessage[] = [];
   const rejects: RejectedRecord[] = [];
   let lastOffset: Version | null = null;
-  discardStatemaps();
+  beginStatemaps(options.deferStatemaps === true);
   try {
     for (const record of records) {
       const message = fastMessage(record, true);
@@ -211,6 +212,11 @@ export function parseBatch(records: readonly RawRecord[]): ParsedBatch {
     throw error;
   }
   return { messages, rejects, lastOffset, origin: sharedOrigin(records) };
+}
+
+/** The replicator's parser: `parseBatch` with statemaps deferred until their versions are dispatched. */
+export function parsePipelineBatch(records: readonly RawRecord[]): ParsedBatch {
+  return parseBatch(records, { deferStatemaps: true });
 }
 
 export function describeReject(reject: RejectedRecord): string {

@@ -10,18 +10,42 @@
  * with ']', so no UTF-8 sequence runs across two of them), nested no deeper than the scanner
  * allows. Each array then decodes and builds to exactly what `JSON.parse` gives for it alone.
  *
+ * Deferring (`beginStatemaps(true)`, the pipeline's parser): a chunk the walk can read is decoded
+ * into its text, and each candidate gets a `DeferredStatemap` that walks its own statemap in that
+ * text when the version is dispatched; a version waiting in the queue then holds one small object
+ * (and a share of the chunk's text) instead of its built statemap. A chunk the walk cannot read
+ * (a backslash, `__proto__`, characters beyond ASCII, whose positions in the text differ from
+ * those in the bytes) is built at once, as without deferring.
+ *
  * Synchronous use only: `add` candidates of one batch, then `finish()` before anything else can
  * use the module's scratch buffer.
  */
-import type { StatemapEntry, Version } from '../../machines/domain.js';
+import type { DeferredStatemap, StatemapEntry, Version } from '../../machines/domain.js';
 import type { CandidateMessage } from '../../machines/messages.js';
-import { parseCheckedJson, valuesCopiedByLastWalk } from './checkedJson.js';
+import { parseCheckedJson, valuesCopiedByLastWalk, walkable, walkFrom } from './checkedJson.js';
 
 export const STATEMAP_CHUNK_BYTES = 32 * 1024;
 let scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
 /** Candidates whose statemaps are in `scratch[1..at)`, in order; `scratch[0]` is left for '['. */
 const owners: PendingCandidate[] = [];
+/** Where each owner's statemap starts in `scratch`. */
+const starts: number[] = [];
 let at = 1;
+/** Whether this batch's statemaps are deferred (see above). */
+let deferring = false;
+
+/** One candidate's statemap, walked from its place in a chunk's text when asked for. */
+class ChunkStatemap implements DeferredStatemap {
+  readonly #text: string;
+  readonly #start: number;
+  constructor(text: string, start: number) {
+    this.#text = text;
+    this.#start = start;
+  }
+  entries(): readonly StatemapEntry[] {
+    return walkFrom(this.#text, this.#start) as StatemapEntry[];
+  }
+}
 
 /** A candidate message whose statemap is filled in by the next `finishStatemaps()`. */
 export type PendingCandidate = { kind: 'candidate'; version: Version; statemap: CandidateMessage['statemap'] };
@@ -55,9 +79,16 @@ function parseChunk(): void {
   if (owners.length === 0) return;
   scratch[0] = 0x5b; // '['
   scratch[at - 1] = 0x5d; // the last comma becomes ']'
-  const statemaps = decodeChunk(scratch.toString('utf8', 0, at)) as StatemapEntry[][];
-  for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps[k]!;
+  const text = scratch.toString('utf8', 0, at);
+  // As many characters as bytes: ASCII only, so a statemap starts at the same index in both.
+  if (deferring && jsonParseRun === 0 && text.length === at && walkable(text)) {
+    for (let k = 0; k < owners.length; k++) owners[k]!.statemap = new ChunkStatemap(text, starts[k]!);
+  } else {
+    const statemaps = decodeChunk(text) as StatemapEntry[][];
+    for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps[k]!;
+  }
   owners.length = 0;
+  starts.length = 0;
   at = 1;
   // Grown for one huge statemap: not kept at that size.
   if (scratch.length > STATEMAP_CHUNK_BYTES * 2) scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
@@ -70,6 +101,7 @@ export function addStatemap(candidate: PendingCandidate, bytes: Uint8Array, star
     parseChunk();
     if (length + 2 > scratch.length) scratch = Buffer.allocUnsafeSlow(length + 2);
   }
+  starts.push(at);
   // Byte by byte: a Talos statemap is a few dozen bytes, and a subarray to copy it with would
   // allocate a view per candidate (a third of this module's allocation) for no faster a copy.
   for (let i = start; i < end; i++) scratch[at++] = bytes[i]!;
@@ -83,8 +115,16 @@ export function finishStatemaps(): void {
   parseChunk();
 }
 
-/** Drops whatever was queued (after an exception left a batch half-read). */
+/** Drops whatever was queued (after an exception left a batch half-read); what is queued next is built, not deferred. */
 export function discardStatemaps(): void {
   owners.length = 0;
+  starts.length = 0;
   at = 1;
+  deferring = false;
+}
+
+/** Starts a batch: its statemaps are deferred when `defer` (see above), else built. */
+export function beginStatemaps(defer: boolean): void {
+  discardStatemaps();
+  deferring = defer;
 }

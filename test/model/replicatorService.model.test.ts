@@ -19,7 +19,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, setup, type AnyActorRef, type AnyStateNode, type EventObject, type SnapshotFrom } from 'xstate';
-import type { StatemapEntry, Version } from '../../machines/domain.js';
+import { isDeferred, type StatemapEntry, type Version } from '../../machines/domain.js';
 import type { CandidateMessage, CertificationMessage, DecisionMessage, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
 import {
   replicatorServiceMachine,
@@ -94,7 +94,7 @@ function expectedEntries(delivered: number): QueueEntry[] {
     if (!decided) break;
     if (decided.duplicateVersion !== null) continue;
     const raw = candidates.get(version)!.statemap;
-    const statemap: readonly StatemapEntry[] = typeof raw === 'string' ? (JSON.parse(raw) as StatemapEntry[]) : raw;
+    const statemap: readonly StatemapEntry[] = typeof raw === 'string' ? (JSON.parse(raw) as StatemapEntry[]) : isDeferred(raw) ? raw.entries() : raw;
     if (decided.outcome !== 'committed' || statemap.length === 0) entries.push({ version, safepoint: null, statemaps: [] });
     else {
       const statemaps = statemap.flatMap((item) => Object.entries(item).map(([action, payload]) => ({ action, version, safepoint: decided.safepoint, payload })));

@@ -24,7 +24,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, fromCallback, fromPromise, setup, type AnyActorRef, type AnyStateNode, type EventObject, type SnapshotFrom } from 'xstate';
 import { backoffDelay } from '../../machines/backoff.js';
-import type { InstallJob, Version } from '../../machines/domain.js';
+import { isDeferred, type InstallJob, type Version } from '../../machines/domain.js';
 import type { InstallerEvent } from '../../machines/installer.machine.js';
 import type { SnapshotPersisterEvent } from '../../machines/snapshotPersister.machine.js';
 import type { QueueEntry, SettledInstall } from '../../machines/statemapQueue.js';
@@ -61,7 +61,7 @@ const entry = (version: Version, safepoint: Version | null, actions = 1): QueueE
 });
 
 /** The safepoint an item really waits for (what StatemapQueue.accept makes of it). */
-const waitsFor = (e: QueueEntry): Version | null => (e.safepoint === null || e.statemaps.length === 0 ? null : Math.min(e.safepoint, e.version - 1));
+const waitsFor = (e: QueueEntry): Version | null => (e.safepoint === null || (!isDeferred(e.statemaps) && e.statemaps.length === 0) ? null : Math.min(e.safepoint, e.version - 1));
 
 interface Scenario {
   readonly name: string;

@@ -156,7 +156,7 @@ describe('parseBatch (statemaps read in chunks)', () => {
     const batch = parseBatch(records);
     assert.equal(batch.rejects.length, 0);
     assert.deepStrictEqual(batch, parseEach(records));
-    assert.equal((batch.messages[199] as CandidateMessage).statemap.length, 2);
+    assert.equal(((batch.messages[199] as CandidateMessage).statemap as readonly unknown[]).length, 2);
   });
 });
 

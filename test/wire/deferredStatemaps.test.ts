@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { isDeferred, statemapItems, type DeferredStatemap, type RawRecord, type Statemap, type StatemapEntry } from '../../machines/domain.js';
+import type { CandidateMessage, ParsedBatch } from '../../machines/messages.js';
+import { StatemapQueue } from '../../machines/statemapQueue.js';
+import { parseBatch, parsePipelineBatch } from '../../adapters/wire/parseRecord.js';
+import { syntheticLog } from '../bench/syntheticLog.js';
+
+const built = (statemap: Statemap): readonly StatemapEntry[] => (isDeferred(statemap) ? statemap.entries() : statemap);
+const candidates = (batch: ParsedBatch) => batch.messages.filter((message): message is CandidateMessage => message.kind === 'candidate');
+
+function candidate(offset: number, statemap: unknown): RawRecord {
+  return { offset, headers: { messageType: 'Candidate' }, value: Buffer.from(JSON.stringify({ xid: `x-${offset}`, statemap }), 'utf8') };
+}
+
+test('deferred statemaps: the pipeline parser defers them, and each builds what parseBatch builds', () => {
+  const records: RawRecord[] = [];
+  syntheticLog().next(3_000, records);
+  const deferred = parsePipelineBatch(records);
+  const eager = parseBatch(records);
+  const lazy = candidates(deferred);
+  assert.equal(lazy.length, 3_000);
+  assert.ok(lazy.every((message) => isDeferred(message.statemap) || message.statemap.length === 0), 'every statemap of this ASCII log is deferred');
+  assert.ok(lazy.some((message) => isDeferred(message.statemap)));
+  // The same messages once built, built twice (each call builds afresh from the text).
+  assert.deepStrictEqual(
+    lazy.map((message) => built(message.statemap)),
+    candidates(eager).map((message) => message.statemap),
+  );
+  assert.deepStrictEqual(built(lazy[2_999]!.statemap), built(lazy[2_999]!.statemap));
+  assert.deepStrictEqual(deferred.rejects, eager.rejects);
+  assert.equal(deferred.lastOffset, eager.lastOffset);
+});
+
+test('deferred statemaps: a chunk the walk cannot read (beyond ASCII, a backslash, __proto__) is built at once', () => {
+  for (const odd of [{ name: 'Zoë' }, { note: 'a "quoted" word' }, JSON.parse('{"__proto__": 1}') as unknown]) {
+    const records = [candidate(1, [{ TRANSFER: { amount: '1.00' } }]), candidate(2, [{ NOTE: odd }]), candidate(3, [{ TRANSFER: { amount: '2.00' } }])];
+    const batch = parsePipelineBatch(records);
+    for (const message of candidates(batch)) assert.ok(!isDeferred(message.statemap), JSON.stringify(odd));
+    assert.deepStrictEqual(candidates(batch), candidates(parseBatch(records)));
+  }
+});
+
+test('deferred statemaps: random ASCII statemaps build to what JSON.parse gives', () => {
+  const ascii = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).filter((c) => c !== 0x22 && c !== 0x5c).map((c) => String.fromCharCode(c)) });
+  const payload = fc.dictionary(ascii.filter((key) => key !== '__proto__'), fc.oneof(ascii, fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 })), { maxKeys: 4 });
+  const statemap = fc.array(fc.record({ action: ascii.filter((key) => key !== '__proto__'), payload }), { minLength: 1, maxLength: 3 });
+  fc.assert(
+    fc.property(fc.array(statemap, { minLength: 1, maxLength: 40 }), (statemaps) => {
+      const values = statemaps.map((entries) => entries.map(({ action, payload: value }) => ({ [action]: value })));
+      const records = values.map((value, i) => candidate(i + 1, value));
+      const messages = candidates(parsePipelineBatch(records));
+      assert.deepStrictEqual(
+        messages.map((message) => built(message.statemap)),
+        values.map((value) => JSON.parse(JSON.stringify(value)) as StatemapEntry[]),
+      );
+    }),
+  );
+});
+
+test('deferred statemaps: the queue builds a version\'s install items when it dispatches it, once', () => {
+  let builds = 0;
+  const entries: readonly StatemapEntry[] = [{ TRANSFER: { from: 'a', to: 'b', amount: '1.00' } }, { FEE: { amount: '0.10' } }];
+  const deferred: DeferredStatemap = {
+    entries: () => {
+      builds += 1;
+      return entries;
+    },
+  };
+  const queue = new StatemapQueue(9);
+  queue.accept([
+    { version: 10, safepoint: 9, statemaps: deferred },
+    { version: 12, safepoint: 10, statemaps: deferred },
+  ]);
+  assert.equal(builds, 0, 'nothing is built while the versions wait');
+  const first = queue.takeReady();
+  assert.deepStrictEqual(first.map((job) => [job.version, job.statemaps]), [[10, statemapItems(entries, 10, 9)]]);
+  assert.equal(builds, 1, 'version 12 waits for 10, and is not built yet');
+  queue.settle([{ version: 10, ok: false, error: new Error('try again') }], Infinity);
+  queue.retryDue(10);
+  const again = queue.takeReady();
+  assert.deepStrictEqual(again.map((job) => job.statemaps), [statemapItems(entries, 10, 9)]);
+  assert.equal(builds, 1, 'a retried version is not built again');
+  queue.settle([{ version: 10, ok: true }], Infinity);
+  const second = queue.takeReady();
+  assert.deepStrictEqual(second.map((job) => [job.version, job.statemaps]), [[12, statemapItems(entries, 12, 10)]]);
+  assert.equal(builds, 2);
+});
