@@ -11,7 +11,7 @@
  *   loop become one report instead of one each.
  */
 import { fromCallback } from 'xstate';
-import type { InstallJob, Installer } from '../machines/domain.js';
+import { installJob, type DispatchedVersion, type Installer } from '../machines/domain.js';
 import { callsIn, callsOf, type PoolEvent, type PoolReport } from '../machines/installer.machine.js';
 import type { SettledInstall } from '../machines/statemapQueue.js';
 
@@ -19,18 +19,18 @@ export function createInstallPool(installer: Installer) {
   const installBatch = installer.installBatch?.bind(installer);
 
   /** One call of several versions; a batch must be atomic (all applied or none), since its outcome counts for every version in it. */
-  function callBatch(jobs: readonly InstallJob[]): Promise<void> {
+  function callBatch(jobs: readonly DispatchedVersion[]): Promise<void> {
     try {
       if (!installBatch) throw new Error(`installer has no installBatch, but was handed ${jobs.length} versions in one call`);
-      return Promise.resolve(installBatch(jobs));
+      return Promise.resolve(installBatch(jobs.map(installJob)));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  function callOne(job: InstallJob): Promise<void> {
+  function callOne(job: DispatchedVersion): Promise<void> {
     try {
-      return Promise.resolve(installer.install(job.statemaps, job.version));
+      return Promise.resolve(installer.install(installJob(job).statemaps, job.version));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -72,15 +72,15 @@ export function createInstallPool(installer: Installer) {
         immediate = setImmediate(flush);
       }
     };
-    const record = (job: InstallJob, error: unknown, failed: boolean) => {
+    const record = (job: DispatchedVersion, error: unknown, failed: boolean) => {
       outcomes.push(failed ? { version: job.version, ok: false, error } : { version: job.version, ok: true });
     };
     // One version per call (the common case) settles without an array around its job.
-    const settleOne = (job: InstallJob, error: unknown, failed: boolean) => {
+    const settleOne = (job: DispatchedVersion, error: unknown, failed: boolean) => {
       record(job, error, failed);
       settled();
     };
-    const settleBatch = (jobs: readonly InstallJob[], error: unknown, failed: boolean) => {
+    const settleBatch = (jobs: readonly DispatchedVersion[], error: unknown, failed: boolean) => {
       for (const job of jobs) record(job, error, failed);
       settled();
     };

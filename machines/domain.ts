@@ -12,10 +12,8 @@ export type StatemapEntry = Readonly<Record<string, unknown>>;
 
 /**
  * A statemap that is not built yet: the parser has checked its text, and `entries()` builds it
- * (pure: every call gives an equal value). A version waits in the queue with this instead of its
- * built statemap, and the statemap is built when the version is dispatched: a deep queue then
- * holds one small object per waiting version instead of a statemap's half dozen, which every
- * young-generation collection it lives through would copy (issue 3's deep benchmark).
+ * (pure: every call gives an equal value). The parser leaves statemaps this way, and they are
+ * built only when an install call for their version starts (`installJob`).
  */
 export interface DeferredStatemap {
   entries(): readonly StatemapEntry[];
@@ -24,8 +22,12 @@ export interface DeferredStatemap {
 /** A candidate's statemap, built or deferred. */
 export type Statemap = readonly StatemapEntry[] | DeferredStatemap;
 
-export function isDeferred(statemap: Statemap | readonly StatemapItem[]): statemap is DeferredStatemap {
+export function isDeferred(statemap: Statemap): statemap is DeferredStatemap {
   return !Array.isArray(statemap);
+}
+
+export function statemapEntries(statemap: Statemap): readonly StatemapEntry[] {
+  return isDeferred(statemap) ? statemap.entries() : statemap;
 }
 
 /** What an installer receives for each statemap entry (Talos's `StatemapItem`). */
@@ -110,6 +112,25 @@ export function statemapItems(entries: readonly StatemapEntry[], version: Versio
 export interface InstallJob {
   readonly version: Version;
   readonly statemaps: readonly StatemapItem[];
+}
+
+/**
+ * A version as the queue dispatches it: its statemap as the parser left it. The installer's
+ * backlog holds these, and `installJob` builds the installer's items only when the version's
+ * install call starts. Behind a slow database the backlog is where a deep queue's versions wait
+ * (eligible, dispatched, and not yet started), and built items there are six objects per version
+ * that every young-generation collection they live through copies.
+ */
+export interface DispatchedVersion {
+  readonly version: Version;
+  /** As the decision gave it (the queue clamps it below the version only to schedule). */
+  readonly safepoint: Version | null;
+  readonly statemap: Statemap;
+}
+
+/** What the user's installer receives for a dispatched version: built afresh on every attempt. */
+export function installJob(dispatched: DispatchedVersion): InstallJob {
+  return { version: dispatched.version, statemaps: statemapItems(statemapEntries(dispatched.statemap), dispatched.version, dispatched.safepoint) };
 }
 
 export type InstallOutcome =

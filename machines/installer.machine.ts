@@ -6,7 +6,7 @@
  * Jobs and results travel in batches: one event per batch, never one per version.
  */
 import { enqueueActions, fromCallback, sendParent, setup, type ActorRefFrom } from 'xstate';
-import type { InstallJob, Version } from './domain.js';
+import type { DispatchedVersion, Version } from './domain.js';
 import { assignIfCopied } from './editInPlace.js';
 import type { SettledInstall } from './statemapQueue.js';
 import { Deque } from './structures/deque.js';
@@ -24,7 +24,7 @@ export interface InstallerInput {
  * What the pool receives: jobs in version order, every `batchSize` consecutive ones (the last
  * group possibly fewer) being one install call. Flat, so one version per call costs no array.
  */
-export type PoolEvent = { readonly type: 'RUN'; readonly jobs: readonly InstallJob[]; readonly batchSize: number };
+export type PoolEvent = { readonly type: 'RUN'; readonly jobs: readonly DispatchedVersion[]; readonly batchSize: number };
 
 /** How many install calls a RUN holds. */
 export function callsIn(event: PoolEvent): number {
@@ -32,8 +32,8 @@ export function callsIn(event: PoolEvent): number {
 }
 
 /** The install calls of a RUN, each as its jobs. */
-export function callsOf(event: PoolEvent): (readonly InstallJob[])[] {
-  const calls: (readonly InstallJob[])[] = [];
+export function callsOf(event: PoolEvent): (readonly DispatchedVersion[])[] {
+  const calls: (readonly DispatchedVersion[])[] = [];
   for (let start = 0; start < event.jobs.length; start += event.batchSize) calls.push(event.jobs.slice(start, start + event.batchSize));
   return calls;
 }
@@ -41,7 +41,7 @@ export function callsOf(event: PoolEvent): (readonly InstallJob[])[] {
 export type PoolReport = { readonly type: 'POOL.SETTLED'; readonly calls: number; readonly outcomes: readonly SettledInstall[] };
 
 export type InstallerEvent =
-  | { readonly type: 'INSTALL'; readonly jobs: readonly InstallJob[] }
+  | { readonly type: 'INSTALL'; readonly jobs: readonly DispatchedVersion[] }
   | { readonly type: 'DRAIN' }
   | PoolReport;
 
@@ -54,12 +54,12 @@ export interface InstallerContext {
   readonly concurrency: number;
   readonly batchSize: number;
   readonly running: number;
-  readonly backlog: Deque<InstallJob>;
+  readonly backlog: Deque<DispatchedVersion>;
   readonly persistentData: boolean;
 }
 
 /** The backlog to change in this step: the live one, or a copy in persistent mode. */
-function editBacklog(context: InstallerContext): Deque<InstallJob> {
+function editBacklog(context: InstallerContext): Deque<DispatchedVersion> {
   return context.persistentData ? context.backlog.clone() : context.backlog;
 }
 
@@ -106,7 +106,7 @@ export const installerMachine = setup({
   },
 }).createMachine({
   id: 'installer',
-  context: ({ input }) => ({ concurrency: input.concurrency, batchSize: input.batchSize, running: 0, backlog: new Deque<InstallJob>(), persistentData: input.persistentData ?? false }),
+  context: ({ input }) => ({ concurrency: input.concurrency, batchSize: input.batchSize, running: 0, backlog: new Deque<DispatchedVersion>(), persistentData: input.persistentData ?? false }),
   invoke: { id: 'pool', src: 'installPool', input: ({ context }) => ({ batchSize: context.batchSize }) },
   initial: 'accepting',
   states: {

@@ -12,7 +12,7 @@
  *
  * Every state change goes through `nextItemState`, the table derived from queueItemMachine.
  */
-import { isDeferred, statemapItems, type DeferredStatemap, type InstallJob, type StatemapItem, type Version } from './domain.js';
+import { isDeferred, type DispatchedVersion, type Statemap, type Version } from './domain.js';
 import { ITEM_STATES, ItemStates, itemStateName, nextItemState, type ItemState, type ItemStateName } from './queueItem.lifecycle.js';
 import type { QueueItemEvent } from './queueItem.machine.js';
 import { Deque } from './structures/deque.js';
@@ -21,24 +21,27 @@ import { MinHeap } from './structures/minHeap.js';
 /** One decided version, as the replicator service hands it to the queue (in version order). */
 export interface QueueEntry {
   readonly version: Version;
-  /** Every version up to this one must be installed first; null when it waits for nothing (aborts, empty statemaps). */
+  /**
+   * Every version up to this one (or up to the version before this one, whichever is lower) must
+   * be installed first; null when it waits for nothing (aborts, empty statemaps).
+   */
   readonly safepoint: Version | null;
-  /** Deferred (never empty) until the version is dispatched; see `DeferredStatemap`. */
-  readonly statemaps: readonly StatemapItem[] | DeferredStatemap;
+  /** As the parser left it (possibly deferred, never empty then): built when its install call starts. */
+  readonly statemap: Statemap;
 }
 
-interface Item {
-  readonly version: Version;
-  /** Already clamped below `version`, or null. */
+/** A queued version; the installer gets the item itself as its `DispatchedVersion`. */
+interface Item extends DispatchedVersion {
+  /** Null when the item waits for nothing (also for a committed empty statemap). */
   readonly safepoint: Version | null;
-  /** Built from `deferred` when the item is first dispatched. */
-  statemaps: readonly StatemapItem[];
-  deferred: DeferredStatemap | null;
   state: ItemState;
   attempts: number;
 }
 
-const NOT_BUILT: readonly StatemapItem[] = Object.freeze([]);
+/** The last version that must be installed before `item`, or null. */
+function waitsFor(item: Item): Version | null {
+  return item.safepoint === null ? null : Math.min(item.safepoint, item.version - 1);
+}
 
 export interface RetryRequest {
   readonly version: Version;
@@ -122,10 +125,9 @@ export class StatemapQueue {
     for (const entry of entries) {
       if (entry.version <= this.#lastAccepted) continue;
       this.#lastAccepted = entry.version;
-      const deferred = isDeferred(entry.statemaps) ? entry.statemaps : null;
-      const statemaps = deferred === null ? (entry.statemaps as readonly StatemapItem[]) : NOT_BUILT;
-      const safepoint = entry.safepoint === null || (deferred === null && statemaps.length === 0) ? null : Math.min(entry.safepoint, entry.version - 1);
-      const item: Item = { version: entry.version, safepoint, statemaps, deferred, state: ItemStates.ready, attempts: 0 };
+      const { statemap } = entry;
+      const safepoint = !isDeferred(statemap) && statemap.length === 0 ? null : entry.safepoint;
+      const item: Item = { version: entry.version, safepoint, statemap, state: ItemStates.ready, attempts: 0 };
       this.#items.push(item);
       this.#counts[ItemStates.ready]! += 1;
       if (entry.version <= this.#floor) {
@@ -133,25 +135,20 @@ export class StatemapQueue {
       } else if (this.#isEligible(item)) {
         this.#ready.push(item);
       } else {
-        this.#blocked.push(item.safepoint!, item);
+        this.#blocked.push(waitsFor(item)!, item);
       }
     }
     this.#advance();
   }
 
-  /** Marks every ready item in flight and returns them as install jobs, in version order of arrival. */
-  takeReady(): InstallJob[] {
-    const jobs: InstallJob[] = [];
+  /** Marks every ready item in flight and returns them for the installer, in version order of arrival. */
+  takeReady(): DispatchedVersion[] {
+    const jobs: DispatchedVersion[] = [];
     while (this.#ready.length > 0) {
       const item = this.#ready.shift()!;
       if (item.state !== ItemStates.ready) continue;
       this.#transition(item, { type: 'DISPATCH' });
-      if (item.deferred !== null) {
-        // The parser keeps a commit's safepoint below its version, so the clamped one is the same.
-        item.statemaps = statemapItems(item.deferred.entries(), item.version, item.safepoint);
-        item.deferred = null;
-      }
-      // The item itself is the job (it has the job's version and statemaps): no copy per dispatch.
+      // The item itself is what the installer gets (its version, safepoint and statemap): no copy per dispatch.
       jobs.push(item);
     }
     return jobs;
@@ -221,7 +218,7 @@ export class StatemapQueue {
     const heap = this.#blocked.clone();
     const pending: Item[] = [];
     for (let item = heap.pop(); item; item = heap.pop()) pending.push(item);
-    for (const item of pending) copy.#blocked.push(item.safepoint!, map(item));
+    for (const item of pending) copy.#blocked.push(waitsFor(item)!, map(item));
     copy.#floor = this.#floor;
     copy.#lastAccepted = this.#lastAccepted;
     copy.#counts = this.#counts.slice();
@@ -234,9 +231,10 @@ export class StatemapQueue {
   }
 
   #isEligible(item: Item): boolean {
-    if (item.safepoint === null) return true;
+    const waitingFor = waitsFor(item);
+    if (waitingFor === null) return true;
     const firstPending = this.#items.peekFront();
-    return firstPending === undefined || item.safepoint < firstPending.version;
+    return firstPending === undefined || waitingFor < firstPending.version;
   }
 
   #transition(item: Item, event: QueueItemEvent): void {

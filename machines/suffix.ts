@@ -6,7 +6,7 @@
  * Every operation is O(1) amortised per record: records are appended in offset order, the
  * pointer to the next version to send only moves forward, and pruning drops a prefix.
  */
-import { isDeferred, statemapItems, type Statemap, type Version } from './domain.js';
+import type { Statemap, Version } from './domain.js';
 import type { CandidateMessage, DecisionMessage, DecisionOutcome } from './messages.js';
 import type { QueueEntry } from './statemapQueue.js';
 import { Deque } from './structures/deque.js';
@@ -164,11 +164,10 @@ export class Suffix {
   }
 }
 
-/** A deferred statemap goes to the queue as it is, to be built when its version is dispatched. */
+const NO_STATEMAP: Statemap = Object.freeze([]);
+
+/** The statemap goes to the queue as the parser left it: it is built when the version's install call starts. */
 function toQueueEntry(version: Version, slot: Slot): QueueEntry {
-  const { statemap, safepoint } = slot;
-  if (slot.outcome !== 'committed') return { version, safepoint: null, statemaps: [] };
-  if (isDeferred(statemap)) return { version, safepoint, statemaps: statemap };
-  if (statemap.length === 0) return { version, safepoint: null, statemaps: [] };
-  return { version, safepoint, statemaps: statemapItems(statemap, version, safepoint) };
+  if (slot.outcome !== 'committed') return { version, safepoint: null, statemap: NO_STATEMAP };
+  return { version, safepoint: slot.safepoint, statemap: slot.statemap };
 }

@@ -17,7 +17,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, fromCallback, setup, type AnyActorRef, type EventObject, type SnapshotFrom } from 'xstate';
-import type { InstallJob } from '../../machines/domain.js';
+import type { DispatchedVersion } from '../../machines/domain.js';
 import { callsOf, installerMachine, type InstallerEvent, type InstallerInput, type InstallerReport, type PoolEvent } from '../../machines/installer.machine.js';
 import type { SettledInstall } from '../../machines/statemapQueue.js';
 import { Coverage, createMachineTestModel, generatePaths, machineModel, replayPath, settle, type ModelSnapshot } from '../support/model.js';
@@ -33,7 +33,7 @@ interface PoolEnv {
 
 type State = ModelSnapshot<InstallerSnapshot, PoolEnv>;
 
-const job = (version: number): InstallJob => ({ version, statemaps: [{ action: 'PUT', version, safepoint: null, payload: { v: version } }] });
+const job = (version: number): DispatchedVersion => ({ version, safepoint: null, statemap: [{ PUT: { v: version } }] });
 
 function settled(calls: readonly (readonly number[])[], ok: boolean): InstallerEvent {
   const outcomes: SettledInstall[] = calls.flat().map((version) => (ok ? { version, ok: true } : { version, ok: false, error: `failed ${version}` }));

@@ -72,7 +72,7 @@ class OneItemQueue {
   #attempts = 0;
 
   constructor() {
-    this.queue.accept([{ version: 1, safepoint: null, statemaps: [{ action: 'PUT', version: 1, safepoint: null, payload: { k: 1 } }] }]);
+    this.queue.accept([{ version: 1, safepoint: null, statemap: [{ PUT: { k: 1 } }] }]);
   }
 
   apply(event: QueueItemEvent): void {

@@ -24,7 +24,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, fromCallback, fromPromise, setup, type AnyActorRef, type AnyStateNode, type EventObject, type SnapshotFrom } from 'xstate';
 import { backoffDelay } from '../../machines/backoff.js';
-import { isDeferred, type InstallJob, type Version } from '../../machines/domain.js';
+import { installJob, isDeferred, statemapEntries, statemapItems, type DispatchedVersion, type Version } from '../../machines/domain.js';
 import type { InstallerEvent } from '../../machines/installer.machine.js';
 import type { SnapshotPersisterEvent } from '../../machines/snapshotPersister.machine.js';
 import type { QueueEntry, SettledInstall } from '../../machines/statemapQueue.js';
@@ -57,11 +57,11 @@ const READ_ERROR = new Error('getSnapshot: connection refused');
 const entry = (version: Version, safepoint: Version | null, actions = 1): QueueEntry => ({
   version,
   safepoint,
-  statemaps: Array.from({ length: actions }, (_, i) => ({ action: 'TRANSFER', version, safepoint, payload: { i } })),
+  statemap: Array.from({ length: actions }, (_, i) => ({ TRANSFER: { i } })),
 });
 
 /** The safepoint an item really waits for (what StatemapQueue.accept makes of it). */
-const waitsFor = (e: QueueEntry): Version | null => (e.safepoint === null || (!isDeferred(e.statemaps) && e.statemaps.length === 0) ? null : Math.min(e.safepoint, e.version - 1));
+const waitsFor = (e: QueueEntry): Version | null => (e.safepoint === null || (!isDeferred(e.statemap) && e.statemap.length === 0) ? null : Math.min(e.safepoint, e.version - 1));
 
 interface Scenario {
   readonly name: string;
@@ -472,7 +472,7 @@ function replayOn(m: QueueModel, createReal: ReturnType<typeof createRealQueues>
       }
 
       // Dispatch: only versions whose safepoint is installed; never one already in flight; never once draining.
-      const jobs: InstallJob[] = jobsSent.flatMap((sent) => (sent.type === 'INSTALL' ? [...sent.jobs] : []));
+      const jobs: DispatchedVersion[] = jobsSent.flatMap((sent) => (sent.type === 'INSTALL' ? [...sent.jobs] : []));
       for (const job of jobs) {
         const waits = waitsFor(entryOf(job.version));
         for (const v of versions) {
@@ -480,7 +480,8 @@ function replayOn(m: QueueModel, createReal: ReturnType<typeof createRealQueues>
         }
         assert.ok(!realInflight.has(job.version), `version ${job.version} dispatched while in flight`);
         realInflight.add(job.version);
-        assert.deepEqual(job.statemaps, entryOf(job.version).statemaps);
+        const sent = entryOf(job.version);
+        assert.deepEqual(installJob(job).statemaps, statemapItems(statemapEntries(sent.statemap), sent.version, sent.safepoint));
       }
       if (jobs.length > 0 && !snapshot.matches('running')) dispatchedWhenDraining.push(`${path.description} (${JSON.stringify(event)})`);
       if (context.failure && !previous?.machine.context.failure && context.failure.version <= env.floor) failedUnderStoreSnapshot.push(path.description);

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, sendTo, setup } from 'xstate';
 import { createInstallPool } from '../../actors/installPool.js';
-import type { InstallJob, Installer } from '../../machines/domain.js';
+import type { DispatchedVersion, Installer } from '../../machines/domain.js';
 import type { PoolEvent, PoolReport } from '../../machines/installer.machine.js';
 
 function startPool(installer: Installer) {
@@ -24,7 +24,7 @@ function startPool(installer: Installer) {
     },
   });
   const actor = createActor(parent).start();
-  const run = (versions: number[]) => actor.send({ type: 'RUN', batchSize: 1, jobs: versions.map((version): InstallJob => ({ version, statemaps: [] })) });
+  const run = (versions: number[]) => actor.send({ type: 'RUN', batchSize: 1, jobs: versions.map((version): DispatchedVersion => ({ version, safepoint: null, statemap: [] })) });
   return { reports, run, stop: () => actor.stop() };
 }
 

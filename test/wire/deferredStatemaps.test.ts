@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isDeferred, statemapItems, type DeferredStatemap, type RawRecord, type Statemap, type StatemapEntry } from '../../machines/domain.js';
+import { createActor } from 'xstate';
+import { createInstallPool } from '../../actors/installPool.js';
+import { installJob, isDeferred, statemapItems, type DeferredStatemap, type RawRecord, type Statemap, type StatemapEntry, type StatemapItem } from '../../machines/domain.js';
 import type { CandidateMessage, ParsedBatch } from '../../machines/messages.js';
 import { StatemapQueue } from '../../machines/statemapQueue.js';
 import { parseBatch, parsePipelineBatch } from '../../adapters/wire/parseRecord.js';
@@ -59,7 +61,7 @@ test('deferred statemaps: random ASCII statemaps build to what JSON.parse gives'
   );
 });
 
-test('deferred statemaps: the queue builds a version\'s install items when it dispatches it, once', () => {
+test('deferred statemaps: nothing is built while a version waits or is dispatched; its install call builds it, afresh on each attempt', async () => {
   let builds = 0;
   const entries: readonly StatemapEntry[] = [{ TRANSFER: { from: 'a', to: 'b', amount: '1.00' } }, { FEE: { amount: '0.10' } }];
   const deferred: DeferredStatemap = {
@@ -70,20 +72,26 @@ test('deferred statemaps: the queue builds a version\'s install items when it di
   };
   const queue = new StatemapQueue(9);
   queue.accept([
-    { version: 10, safepoint: 9, statemaps: deferred },
-    { version: 12, safepoint: 10, statemaps: deferred },
+    { version: 10, safepoint: 9, statemap: deferred },
+    { version: 12, safepoint: 10, statemap: deferred },
   ]);
-  assert.equal(builds, 0, 'nothing is built while the versions wait');
   const first = queue.takeReady();
-  assert.deepStrictEqual(first.map((job) => [job.version, job.statemaps]), [[10, statemapItems(entries, 10, 9)]]);
-  assert.equal(builds, 1, 'version 12 waits for 10, and is not built yet');
+  assert.deepStrictEqual(first.map((job) => job.version), [10], 'version 12 waits for 10');
+  assert.equal(builds, 0, 'dispatching builds nothing: the installer backlog holds versions as parsed');
+
+  const calls: Array<readonly [number, readonly StatemapItem[]]> = [];
+  const pool = createActor(createInstallPool({ install: async (statemaps, version) => void calls.push([version, statemaps]) }), { input: { batchSize: 1 } }).start();
+  pool.send({ type: 'RUN', jobs: first, batchSize: 1 });
+  assert.deepStrictEqual(calls, [[10, statemapItems(entries, 10, 9)]]);
+  assert.equal(builds, 1);
+
   queue.settle([{ version: 10, ok: false, error: new Error('try again') }], Infinity);
   queue.retryDue(10);
-  const again = queue.takeReady();
-  assert.deepStrictEqual(again.map((job) => job.statemaps), [statemapItems(entries, 10, 9)]);
-  assert.equal(builds, 1, 'a retried version is not built again');
+  pool.send({ type: 'RUN', jobs: queue.takeReady(), batchSize: 1 });
+  assert.deepStrictEqual(calls[1], [10, statemapItems(entries, 10, 9)]);
+  assert.equal(builds, 2, 'a retry builds its items again (an installer may have kept or changed the first ones)');
+
   queue.settle([{ version: 10, ok: true }], Infinity);
-  const second = queue.takeReady();
-  assert.deepStrictEqual(second.map((job) => [job.version, job.statemaps]), [[12, statemapItems(entries, 12, 10)]]);
-  assert.equal(builds, 2);
+  assert.deepStrictEqual(installJob(queue.takeReady()[0]!), { version: 12, statemaps: statemapItems(entries, 12, 10) });
+  pool.stop();
 });
