@@ -3,10 +3,11 @@
  * the snapshot, each in a state of the item lifecycle, and the in-memory snapshot.
  *
  * Costs per item, whatever the depth of the queue:
- * - accept: O(1), or O(log n) when the item must wait for its safepoint (heap push);
+ * - accept: O(1), or O(log d) when the item must wait for its safepoint, d being how many
+ *   queued items lie between its safepoint and itself (a search from the back of the queue);
  * - dispatch: O(1) (a ready list, never a scan);
  * - install feedback: O(log n) (binary search by version) plus O(1) amortised snapshot advance;
- * - release of waiting items when the snapshot moves: O(log n) each (heap pop).
+ * - release of waiting items when the snapshot moves: O(1) each (see `Item.firstWaiter`).
  * Installed items are dropped as soon as the snapshot covers them, so nothing installed is
  * ever walked again (Talos rescans them on every event until its 10 s prune).
  *
@@ -16,7 +17,6 @@ import { isDeferred, type DispatchedVersion, type Statemap, type Version } from 
 import { ITEM_STATES, ItemStates, itemStateName, nextItemState, type ItemState, type ItemStateName } from './queueItem.lifecycle.js';
 import type { QueueItemEvent } from './queueItem.machine.js';
 import { Deque } from './structures/deque.js';
-import { MinHeap } from './structures/minHeap.js';
 
 /** One decided version, as the replicator service hands it to the queue (in version order). */
 export interface QueueEntry {
@@ -36,6 +36,16 @@ interface Item extends DispatchedVersion {
   readonly safepoint: Version | null;
   state: ItemState;
   attempts: number;
+  /**
+   * Items that wait for this one: each waits for its safepoint, and this is the last queued item
+   * at or below it, so once this one leaves the front of the queue (installed, and every item
+   * before it too) they are eligible. A list threaded through the waiting items themselves: a
+   * deep queue's waiting items cost no allocation and no heap of safepoints to keep in order.
+   */
+  firstWaiter: Item | null;
+  lastWaiter: Item | null;
+  /** The next item in the list this one waits in. */
+  nextWaiter: Item | null;
 }
 
 /** The last version that must be installed before `item`, or null. */
@@ -72,8 +82,8 @@ export class StatemapQueue {
   #items = new Deque<Item>();
   /** Eligible items waiting for dispatch (may hold stale entries, skipped on take). */
   #ready = new Deque<Item>();
-  /** Ready items whose safepoint is not installed yet, keyed by safepoint. */
-  #blocked = new MinHeap<Item>();
+  /** Items waiting in some item's waiter list. */
+  #waiting = 0;
   #snapshot: Version;
   /** A snapshot learnt from the store (a refresh): versions at or below it count as installed. */
   #floor: Version;
@@ -127,7 +137,7 @@ export class StatemapQueue {
       this.#lastAccepted = entry.version;
       const { statemap } = entry;
       const safepoint = !isDeferred(statemap) && statemap.length === 0 ? null : entry.safepoint;
-      const item: Item = { version: entry.version, safepoint, statemap, state: ItemStates.ready, attempts: 0 };
+      const item: Item = { version: entry.version, safepoint, statemap, state: ItemStates.ready, attempts: 0, firstWaiter: null, lastWaiter: null, nextWaiter: null };
       this.#items.push(item);
       this.#counts[ItemStates.ready]! += 1;
       if (entry.version <= this.#floor) {
@@ -135,7 +145,7 @@ export class StatemapQueue {
       } else if (this.#isEligible(item)) {
         this.#ready.push(item);
       } else {
-        this.#blocked.push(waitsFor(item)!, item);
+        this.#waitBehind(item);
       }
     }
     this.#advance();
@@ -213,12 +223,16 @@ export class StatemapQueue {
       if (!twin) mapped.set(item, (twin = { ...item }));
       return twin;
     };
+    const orNull = (item: Item | null) => (item === null ? null : map(item));
     for (const item of this.#items) copy.#items.push(map(item));
     for (const item of this.#ready) copy.#ready.push(map(item));
-    const heap = this.#blocked.clone();
-    const pending: Item[] = [];
-    for (let item = heap.pop(); item; item = heap.pop()) pending.push(item);
-    for (const item of pending) copy.#blocked.push(waitsFor(item)!, map(item));
+    // Waiter lists link queued items only (a waiter comes after its anchor, which leaves the queue first).
+    for (const twin of copy.#items) {
+      twin.firstWaiter = orNull(twin.firstWaiter);
+      twin.lastWaiter = orNull(twin.lastWaiter);
+      twin.nextWaiter = orNull(twin.nextWaiter);
+    }
+    copy.#waiting = this.#waiting;
     copy.#floor = this.#floor;
     copy.#lastAccepted = this.#lastAccepted;
     copy.#counts = this.#counts.slice();
@@ -227,7 +241,7 @@ export class StatemapQueue {
 
   /** What the inspector and the status page show instead of every item. */
   toJSON(): object {
-    return { snapshot: this.#snapshot, size: this.size, ready: this.readyCount, waiting: this.#blocked.length, counts: this.counts() };
+    return { snapshot: this.#snapshot, size: this.size, ready: this.readyCount, waiting: this.#waiting, counts: this.counts() };
   }
 
   #isEligible(item: Item): boolean {
@@ -255,19 +269,53 @@ export class StatemapQueue {
       this.#items.shift();
       this.#counts[ItemStates.installed]! -= 1;
       this.#snapshot = front.version;
-      moved = true;
+      // Every item up to this one is installed: whoever waited for it may go.
+      if (front.firstWaiter !== null) this.#releaseWaiters(front);
       front = this.#items.peekFront();
     }
-    // Everything up to a refreshed snapshot is installed once no pending item lies at or below it.
-    if ((!front || front.version > this.#floor) && this.#floor > this.#snapshot) {
-      this.#snapshot = this.#floor;
-      moved = true;
+    // Everything up to a refreshed snapshot is installed once no pending item lies at or below it
+    // (the items at or below it have left the queue, and released their waiters as they left).
+    if ((!front || front.version > this.#floor) && this.#floor > this.#snapshot) this.#snapshot = this.#floor;
+  }
+
+  /**
+   * Puts a new item that is not eligible yet in the waiter list of the last queued item at or
+   * below its safepoint. Searched from the back, since a safepoint is usually recent.
+   */
+  #waitBehind(item: Item): void {
+    const waitingFor = waitsFor(item)!;
+    // Galloping back from the item before the new one: [low, high] ends up holding the anchor.
+    let high = this.#items.length - 2;
+    let step = 1;
+    let low = high - step;
+    while (low >= 0 && this.#items.at(low)!.version > waitingFor) {
+      high = low - 1;
+      step *= 2;
+      low = high - step;
     }
-    if (!moved) return;
-    const firstPending = front ? front.version : Infinity;
-    while (this.#blocked.length > 0 && this.#blocked.peekKey()! < firstPending) {
-      const item = this.#blocked.pop()!;
-      if (item.state === ItemStates.ready) this.#ready.push(item);
+    if (low < 0) low = 0;
+    while (low < high) {
+      const mid = (low + high + 1) >>> 1;
+      if (this.#items.at(mid)!.version <= waitingFor) low = mid;
+      else high = mid - 1;
+    }
+    const anchor = this.#items.at(low)!;
+    if (anchor.lastWaiter === null) anchor.firstWaiter = item;
+    else anchor.lastWaiter.nextWaiter = item;
+    anchor.lastWaiter = item;
+    this.#waiting += 1;
+  }
+
+  #releaseWaiters(anchor: Item): void {
+    let waiter = anchor.firstWaiter;
+    anchor.firstWaiter = anchor.lastWaiter = null;
+    while (waiter !== null) {
+      const next = waiter.nextWaiter;
+      waiter.nextWaiter = null;
+      this.#waiting -= 1;
+      // A waiter covered by a refreshed snapshot meanwhile is installed already.
+      if (waiter.state === ItemStates.ready) this.#ready.push(waiter);
+      waiter = next;
     }
   }
 

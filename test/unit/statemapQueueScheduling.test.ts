@@ -1,0 +1,110 @@
+/**
+ * The queue's scheduling against a brute-force reference, over random histories: after every
+ * step, the items dispatched so far are exactly the items that have been eligible (every queued
+ * version at or below the safepoint installed), none twice, and the snapshot is the last
+ * contiguous installed version. Safepoints reach far back (up to the whole queue), so waiting
+ * items hang behind anchors anywhere in it, including ones a refreshed snapshot covers.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import type { Version } from '../../machines/domain.js';
+import { StatemapQueue, type QueueEntry } from '../../machines/statemapQueue.js';
+
+type Step = { readonly kind: 'accept'; readonly count: number } | { readonly kind: 'install'; readonly pick: number } | { readonly kind: 'cover'; readonly ahead: number };
+
+const historyArb = fc.record({
+  // Per version: how far back its safepoint lies (0: none), and whether it has a statemap.
+  versions: fc.array(fc.record({ back: fc.nat(40), empty: fc.boolean() }), { minLength: 1, maxLength: 60 }),
+  gaps: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 60, maxLength: 60 }),
+  steps: fc.array(
+    fc.oneof(
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant('accept' as const), count: fc.integer({ min: 1, max: 8 }) }) },
+      { weight: 6, arbitrary: fc.record({ kind: fc.constant('install' as const), pick: fc.nat() }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('cover' as const), ahead: fc.integer({ min: 1, max: 6 }) }) },
+    ),
+    { maxLength: 200 },
+  ),
+});
+
+test('scheduling: dispatched exactly when eligible, each once, with safepoints anywhere in a deep queue', () => {
+  fc.assert(
+    fc.property(historyArb, ({ versions, gaps, steps }) => {
+      // Versions with holes between them (decision offsets), as the log has.
+      const entries: QueueEntry[] = [];
+      let version = 10;
+      versions.forEach(({ back, empty }, index) => {
+        version += gaps[index]!;
+        const safepoint = back === 0 ? null : Math.max(0, version - back);
+        entries.push({ version, safepoint, statemap: empty ? [] : [{ PUT: { v: version } }] });
+      });
+      const queue = new StatemapQueue(9);
+      let accepted = 0;
+      /** Installed through an install, or covered by a refreshed snapshot while not in flight. */
+      const done = new Set<Version>();
+      const dispatched = new Set<Version>();
+      const inflight: Version[] = [];
+      const waitsFor = (entry: QueueEntry): Version | null =>
+        entry.safepoint === null || (Array.isArray(entry.statemap) && entry.statemap.length === 0) ? null : Math.min(entry.safepoint, entry.version - 1);
+      const queued = () => entries.slice(0, accepted);
+      const eligible = (entry: QueueEntry) => {
+        const waits = waitsFor(entry);
+        return waits === null || queued().every((other) => other.version > waits || done.has(other.version));
+      };
+      const check = () => {
+        for (const job of queue.takeReady()) {
+          const entry = entries.find((e) => e.version === job.version)!;
+          assert.ok(!dispatched.has(job.version), `version ${job.version} dispatched twice`);
+          assert.ok(!done.has(job.version), `version ${job.version} dispatched after it was covered`);
+          assert.ok(eligible(entry), `version ${job.version} dispatched before every version up to ${waitsFor(entry)} was installed`);
+          dispatched.add(job.version);
+          inflight.push(job.version);
+        }
+        for (const entry of queued()) {
+          if (!dispatched.has(entry.version) && !done.has(entry.version)) assert.ok(!eligible(entry), `version ${entry.version} is eligible and was not dispatched`);
+        }
+        let snapshot = 9;
+        for (const entry of queued()) {
+          if (!done.has(entry.version)) break;
+          snapshot = entry.version;
+        }
+        assert.equal(queue.snapshot, snapshot);
+      };
+      const install = (version: Version) => {
+        done.add(version);
+        queue.settle([{ version, ok: true }], Infinity);
+      };
+      for (const step of steps) {
+        if (step.kind === 'accept' && accepted < entries.length) {
+          const batch = entries.slice(accepted, accepted + step.count);
+          accepted += batch.length;
+          queue.accept(batch);
+        } else if (step.kind === 'install' && inflight.length > 0) {
+          install(inflight.splice(step.pick % inflight.length, 1)[0]!);
+        } else if (step.kind === 'cover' && accepted > 0) {
+          // A refreshed snapshot up to a queued version a few past the snapshot: what is not in flight under it counts as installed.
+          const from = queued().findIndex((entry) => entry.version > queue.snapshot);
+          const target = from === -1 ? undefined : queued()[Math.min(accepted - 1, from + step.ahead)];
+          if (target) {
+            for (const entry of queued()) if (entry.version <= target.version && !inflight.includes(entry.version)) done.add(entry.version);
+            queue.coverUpTo(target.version);
+          }
+        }
+        check();
+      }
+      // Everything accepted drains once every install answers (accepting the rest first).
+      if (accepted < entries.length) {
+        queue.accept(entries.slice(accepted));
+        accepted = entries.length;
+        check();
+      }
+      while (inflight.length > 0) {
+        install(inflight.shift()!);
+        check();
+      }
+      assert.equal(queue.snapshot, entries.at(-1)!.version);
+      assert.equal((queue.toJSON() as { waiting: number }).waiting, 0);
+    }),
+    { numRuns: 300 },
+  );
+});
