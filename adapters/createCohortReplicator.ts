@@ -130,7 +130,7 @@ export function createCohortReplicator(options: CreateCohortReplicatorOptions): 
   requireBatchInstallerFor(config, options.installer);
   if (options.parseOnWorkerThread && options.parse) throw new TypeError('createCohortReplicator: "parseOnWorkerThread" and "parse" cannot both be given');
   const observability = prepareObservability(options, config, options.logger ?? createDefaultLogger());
-  const worker = options.parseOnWorkerThread ? createWorkerParser() : null;
+  const worker = options.parseOnWorkerThread ? createWorkerParser({ deferStatemaps: true }) : null;
   // A batch still being parsed when the replicator stops rejects once the worker closes; the
   // source consumer keeps that from counting as an unhandled rejection, for any asynchronous parser.
   const machine = provideCohortReplicator({ ...options, logger: observability.logger, ...(worker ? { parse: worker.parse, recordsPerParse: WORKER_RECORDS_PER_PARSE } : {}) });

@@ -18,7 +18,7 @@ import type { RawRecord, Version } from '../../machines/domain.js';
 import type { CertificationMessage, ParsedBatch, RejectedRecord } from '../../machines/messages.js';
 import { decisionOfRow } from './fastPath.js';
 import { collectParseResult, headerIs, parseOffset, parseRecord, sharedOrigin } from './parseRecord.js';
-import { addStatemap, discardStatemaps, finishStatemaps, STATEMAP_PENDING, type PendingCandidate } from './statemapChunks.js';
+import { addStatemap, beginStatemaps, finishStatemaps, STATEMAP_PENDING, type PendingCandidate } from './statemapChunks.js';
 import {
   IN_CANDIDATE,
   IN_DECISION,
@@ -38,10 +38,12 @@ export interface WorkerParserOptions {
   readonly workers?: number;
   /** Passed to each `Worker` (for example to cap its heap). */
   readonly resourceLimits?: ResourceLimits;
+  /** Leave statemaps deferred, as `parsePipelineBatch` does (the replicator's parser), instead of built, as `parseBatch` does. */
+  readonly deferStatemaps?: boolean;
 }
 
 export interface WorkerParser {
-  /** Parses one batch off the main thread; resolves with what `parseBatch(records)` returns. */
+  /** Parses one batch off the main thread; resolves with what `parseBatch(records)` (or `parsePipelineBatch`) returns. */
   readonly parse: (records: readonly RawRecord[]) => Promise<ParsedBatch>;
   /** Terminates the workers; batches still pending reject. Later `parse` calls reject. */
   close(): Promise<void>;
@@ -98,6 +100,7 @@ function fail(message: string, cause?: unknown): Error {
 export function createWorkerParser(options: WorkerParserOptions = {}): WorkerParser {
   const size = options.workers ?? 1;
   if (!Number.isSafeInteger(size) || size < 1) throw new TypeError(`createWorkerParser: "workers" must be a positive integer, got ${String(options.workers)}`);
+  const defer = options.deferStatemaps === true;
   const slots: (Slot | null)[] = new Array<Slot | null>(size).fill(null);
   // Pending batches in submission order; the head settles first.
   const queue: Pending[] = [];
@@ -162,7 +165,7 @@ export function createWorkerParser(options: WorkerParserOptions = {}): WorkerPar
       let error: unknown = null;
       if (entry) {
         try {
-          result = rebuild(entry.records, response);
+          result = rebuild(entry.records, response, defer);
         } catch (thrown) {
           error = thrown;
         }
@@ -266,7 +269,7 @@ export function createWorkerParser(options: WorkerParserOptions = {}): WorkerPar
       let result: ParsedBatch | null = null;
       let error: unknown = null;
       try {
-        result = rebuild(entry.records, null);
+        result = rebuild(entry.records, null, defer);
       } catch (thrown) {
         error = thrown;
       }
@@ -347,7 +350,7 @@ export function createWorkerParser(options: WorkerParserOptions = {}): WorkerPar
 }
 
 /** Builds `parseBatch(records)`'s result from a worker's answer (`null`: every record is local). */
-function rebuild(records: readonly RawRecord[], response: ParseResponse | null): ParsedBatch {
+function rebuild(records: readonly RawRecord[], response: ParseResponse | null, deferStatemaps: boolean): ParsedBatch {
   const messages: CertificationMessage[] = [];
   const rejects: RejectedRecord[] = [];
   let lastOffset: Version | null = null;
@@ -356,7 +359,7 @@ function rebuild(records: readonly RawRecord[], response: ParseResponse | null):
   const bytes = response === null ? null : new Uint8Array(response.bytes);
   const reasons = response?.reasons ?? [];
   let reason = 0;
-  discardStatemaps();
+  beginStatemaps(deferStatemaps);
   for (let i = 0; i < records.length; i++) {
     const r = i * RESULT_STRIDE;
     const code = nums === null ? OUT_LOCAL : nums[r]!;

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import type { RawRecord } from '../../machines/domain.js';
+import { isDeferred, statemapEntries, type RawRecord } from '../../machines/domain.js';
 import type { CandidateMessage, ParsedBatch } from '../../machines/messages.js';
 import { collectParseResult, parseBatch, parseRecord, sharedOrigin } from '../../adapters/wire/parseRecord.js';
 import { createWorkerParser, type WorkerParser } from '../../adapters/wire/workerParser.js';
@@ -301,6 +301,21 @@ test('many concurrent batches over two workers resolve with their own results, i
     const results = await Promise.all(batches.map((records, i) => parser.parse(records).then((result) => (order.push(i), result))));
     assert.deepEqual(order, batches.map((_, i) => i));
     results.forEach((result, i) => assert.deepStrictEqual(result, parseBatch(batches[i]!)));
+  } finally {
+    await parser.close();
+  }
+});
+
+test('with deferStatemaps, the worker leaves statemaps deferred as parsePipelineBatch does, and they build what parseBatch builds', async () => {
+  const parser = createWorkerParser({ deferStatemaps: true });
+  try {
+    const records: RawRecord[] = [];
+    syntheticLog(1_000, 11).next(400, records);
+    const deferred = await parser.parse(records);
+    const candidates = deferred.messages.filter((message): message is CandidateMessage => message.kind === 'candidate');
+    assert.ok(candidates.length > 0 && candidates.every((message) => isDeferred(message.statemap)), 'every statemap deferred');
+    const built = { ...deferred, messages: deferred.messages.map((message) => (message.kind === 'candidate' ? { ...message, statemap: statemapEntries(message.statemap) } : message)) };
+    assert.deepStrictEqual(built, parseBatch(records));
   } finally {
     await parser.close();
   }
