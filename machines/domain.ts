@@ -44,8 +44,10 @@ export interface Installer {
   install(statemaps: readonly StatemapItem[], version: Version): Promise<void>;
   /**
    * Optional: apply several independent versions in one go (for example one database
-   * transaction). Jobs arrive in version order and every one of them was eligible on its
-   * own, so applying them in that order keeps the serial order.
+   * transaction). Jobs arrive in the order they became eligible, which is mostly but not
+   * always version order (a version that waited for nothing can overtake one released by an
+   * install), and every one of them was eligible on its own: none waits for another in the
+   * same call, so applying them in any order keeps the serial order.
    */
   installBatch?(jobs: readonly InstallJob[]): Promise<void>;
 }

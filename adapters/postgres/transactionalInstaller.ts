@@ -24,8 +24,8 @@ import { assertVersion } from './versions.js';
 export type PostgresInstallFunction = (statemaps: readonly StatemapItem[], version: Version, client: PoolClient) => Promise<void>;
 
 /**
- * Optional: apply several versions with one set of statements. Jobs come in version order and
- * were all eligible at once, so no two of them depend on each other; it runs inside the same
+ * Optional: apply several versions with one set of statements. Jobs come mostly in version order
+ * and were all eligible at once, so no two of them depend on each other; it runs inside the same
  * transaction as the bookkeeping, after already-installed versions were taken out.
  */
 export type PostgresInstallBatchFunction = (jobs: readonly InstallJob[], client: PoolClient) => Promise<void>;
