@@ -35,15 +35,19 @@ interface Item extends DispatchedVersion {
   /** Null when the item waits for nothing (also for a committed empty statemap). */
   readonly safepoint: Version | null;
   state: ItemState;
-  attempts: number;
   /**
    * Items that wait for this one: each waits for its safepoint, and this is the last queued item
    * at or below it, so once this one leaves the front of the queue (installed, and every item
-   * before it too) they are eligible. A list threaded through the waiting items themselves: a
-   * deep queue's waiting items cost no allocation and no heap of safepoints to keep in order.
+   * before it too) they are eligible. A list threaded through the waiting items themselves (the
+   * latest first: they go at once, so their order does not matter): a deep queue's waiting items
+   * cost no allocation and no heap of safepoints to keep in order.
+   *
+   * Every field counts: a deep queue holds an item per waiting version (88 bytes with eight
+   * fields; Node has no pointer compression), and every young-generation collection it lives
+   * through copies it. So the list has no tail pointer, and failed attempts, which are rare,
+   * are counted beside the items (`#failedAttempts`).
    */
   firstWaiter: Item | null;
-  lastWaiter: Item | null;
   /** The next item in the list this one waits in. */
   nextWaiter: Item | null;
 }
@@ -84,6 +88,8 @@ export class StatemapQueue {
   #ready = new Deque<Item>();
   /** Items waiting in some item's waiter list. */
   #waiting = 0;
+  /** Failed install attempts of the items that have had any. */
+  #failedAttempts = new Map<Item, number>();
   #snapshot: Version;
   /** A snapshot learnt from the store (a refresh): versions at or below it count as installed. */
   #floor: Version;
@@ -137,7 +143,7 @@ export class StatemapQueue {
       this.#lastAccepted = entry.version;
       const { statemap } = entry;
       const safepoint = !isDeferred(statemap) && statemap.length === 0 ? null : entry.safepoint;
-      const item: Item = { version: entry.version, safepoint, statemap, state: ItemStates.ready, attempts: 0, firstWaiter: null, lastWaiter: null, nextWaiter: null };
+      const item: Item = { version: entry.version, safepoint, statemap, state: ItemStates.ready, firstWaiter: null, nextWaiter: null };
       this.#items.push(item);
       this.#counts[ItemStates.ready]! += 1;
       if (entry.version <= this.#floor) {
@@ -172,11 +178,13 @@ export class StatemapQueue {
       const item = this.#inflightItem(outcome.version);
       if (outcome.ok) {
         this.#transition(item, { type: 'INSTALL_SUCCEEDED' });
+        if (this.#failedAttempts.size > 0) this.#failedAttempts.delete(item);
       } else {
-        item.attempts += 1;
-        this.#transition(item, { type: 'INSTALL_FAILED', attempts: item.attempts, maxAttempts, covered: item.version <= this.#floor });
-        if (item.state === ItemStates.failed) failure ??= { version: item.version, attempts: item.attempts, error: outcome.error };
-        else if (item.state === ItemStates.backingOff) retries.push({ version: item.version, attempts: item.attempts, error: outcome.error });
+        const attempts = (this.#failedAttempts.get(item) ?? 0) + 1;
+        this.#failedAttempts.set(item, attempts);
+        this.#transition(item, { type: 'INSTALL_FAILED', attempts, maxAttempts, covered: item.version <= this.#floor });
+        if (item.state === ItemStates.failed) failure ??= { version: item.version, attempts, error: outcome.error };
+        else if (item.state === ItemStates.backingOff) retries.push({ version: item.version, attempts, error: outcome.error });
       }
     }
     this.#advance();
@@ -229,10 +237,10 @@ export class StatemapQueue {
     // Waiter lists link queued items only (a waiter comes after its anchor, which leaves the queue first).
     for (const twin of copy.#items) {
       twin.firstWaiter = orNull(twin.firstWaiter);
-      twin.lastWaiter = orNull(twin.lastWaiter);
       twin.nextWaiter = orNull(twin.nextWaiter);
     }
     copy.#waiting = this.#waiting;
+    for (const [item, attempts] of this.#failedAttempts) copy.#failedAttempts.set(map(item), attempts);
     copy.#floor = this.#floor;
     copy.#lastAccepted = this.#lastAccepted;
     copy.#counts = this.#counts.slice();
@@ -264,13 +272,14 @@ export class StatemapQueue {
   /** Drops the installed prefix, moves the snapshot over it and releases the items it unblocks. */
   #advance(): void {
     let front = this.#items.peekFront();
-    let moved = false;
     while (front && front.state === ItemStates.installed) {
       this.#items.shift();
       this.#counts[ItemStates.installed]! -= 1;
       this.#snapshot = front.version;
       // Every item up to this one is installed: whoever waited for it may go.
       if (front.firstWaiter !== null) this.#releaseWaiters(front);
+      // Covered by a refreshed snapshot after failing: its count goes with it.
+      if (this.#failedAttempts.size > 0) this.#failedAttempts.delete(front);
       front = this.#items.peekFront();
     }
     // Everything up to a refreshed snapshot is installed once no pending item lies at or below it
@@ -300,15 +309,14 @@ export class StatemapQueue {
       else high = mid - 1;
     }
     const anchor = this.#items.at(low)!;
-    if (anchor.lastWaiter === null) anchor.firstWaiter = item;
-    else anchor.lastWaiter.nextWaiter = item;
-    anchor.lastWaiter = item;
+    item.nextWaiter = anchor.firstWaiter;
+    anchor.firstWaiter = item;
     this.#waiting += 1;
   }
 
   #releaseWaiters(anchor: Item): void {
     let waiter = anchor.firstWaiter;
-    anchor.firstWaiter = anchor.lastWaiter = null;
+    anchor.firstWaiter = null;
     while (waiter !== null) {
       const next = waiter.nextWaiter;
       waiter.nextWaiter = null;
