@@ -11,7 +11,7 @@
  *   loop become one report instead of one each.
  */
 import { fromCallback } from 'xstate';
-import { installJob, type DispatchedVersion, type Installer } from '../machines/domain.js';
+import { installItems, installJob, type DispatchedVersion, type Installer } from '../machines/domain.js';
 import { callsIn, callsOf, type PoolEvent, type PoolReport } from '../machines/installer.machine.js';
 import type { SettledInstall } from '../machines/statemapQueue.js';
 
@@ -30,7 +30,7 @@ export function createInstallPool(installer: Installer) {
 
   function callOne(job: DispatchedVersion): Promise<void> {
     try {
-      return Promise.resolve(installer.install(installJob(job).statemaps, job.version));
+      return Promise.resolve(installer.install(installItems(job), job.version));
     } catch (error) {
       return Promise.reject(error);
     }

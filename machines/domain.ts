@@ -130,9 +130,14 @@ export interface DispatchedVersion {
   readonly statemap: Statemap;
 }
 
-/** What the user's installer receives for a dispatched version: built afresh on every attempt. */
+/** The installer's items for a dispatched version: built afresh on every attempt. */
+export function installItems(dispatched: DispatchedVersion): StatemapItem[] {
+  return statemapItems(statemapEntries(dispatched.statemap), dispatched.version, dispatched.safepoint);
+}
+
+/** What `installBatch` receives for a dispatched version. */
 export function installJob(dispatched: DispatchedVersion): InstallJob {
-  return { version: dispatched.version, statemaps: statemapItems(statemapEntries(dispatched.statemap), dispatched.version, dispatched.safepoint) };
+  return { version: dispatched.version, statemaps: installItems(dispatched) };
 }
 
 export type InstallOutcome =

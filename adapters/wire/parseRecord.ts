@@ -194,7 +194,7 @@ export function sharedOrigin(records: readonly RawRecord[]): string | null {
  * Every record's `parseRecord` result, in one batch. Statemaps the fast path checked are read a
  * chunk of them at a time (statemapChunks.ts) instead of one `JSON.parse` per candidate: the same
  * values, for a fraction of the cost. With `deferStatemaps` (the pipeline's parser), most
- * statemaps are left to be built when their version is dispatched (`DeferredStatemap`).
+ * statemaps are left to be built when an install call for their version starts (`DeferredStatemap`).
  */
 export function parseBatch(records: readonly RawRecord[], options: { readonly deferStatemaps?: boolean } = {}): ParsedBatch {
   const messages: CertificationMessage[] = [];
@@ -214,7 +214,7 @@ export function parseBatch(records: readonly RawRecord[], options: { readonly de
   return { messages, rejects, lastOffset, origin: sharedOrigin(records) };
 }
 
-/** The replicator's parser: `parseBatch` with statemaps deferred until their versions are dispatched. */
+/** The replicator's parser: `parseBatch` with statemaps deferred until their versions' install calls start. */
 export function parsePipelineBatch(records: readonly RawRecord[]): ParsedBatch {
   return parseBatch(records, { deferStatemaps: true });
 }

@@ -12,10 +12,11 @@
  *
  * Deferring (`beginStatemaps(true)`, the pipeline's parser): a chunk the walk can read is decoded
  * into its text, and each candidate gets a `DeferredStatemap` that walks its own statemap in that
- * text when the version is dispatched; a version waiting in the queue then holds one small object
- * (and a share of the chunk's text) instead of its built statemap. A chunk the walk cannot read
- * (a backslash, `__proto__`, characters beyond ASCII, whose positions in the text differ from
- * those in the bytes) is built at once, as without deferring.
+ * text when an install call for the version starts; a version waiting in the queue or the
+ * installer's backlog then holds one small object (and a share of the chunk's text) instead of
+ * its built statemap. A chunk the walk cannot read (a backslash, `__proto__`, characters beyond
+ * ASCII, whose positions in the text differ from those in the bytes) is built at once, as
+ * without deferring.
  *
  * Synchronous use only: `add` candidates of one batch, then `finish()` before anything else can
  * use the module's scratch buffer.

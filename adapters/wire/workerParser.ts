@@ -349,7 +349,7 @@ export function createWorkerParser(options: WorkerParserOptions = {}): WorkerPar
   return { parse, close };
 }
 
-/** Builds `parseBatch(records)`'s result from a worker's answer (`null`: every record is local). */
+/** Builds `parseBatch(records)`'s result (`parsePipelineBatch`'s when deferring) from a worker's answer (`null`: every record is local). */
 function rebuild(records: readonly RawRecord[], response: ParseResponse | null, deferStatemaps: boolean): ParsedBatch {
   const messages: CertificationMessage[] = [];
   const rejects: RejectedRecord[] = [];
