@@ -42,7 +42,7 @@ interface Item extends DispatchedVersion {
    * latest first: they go at once, so their order does not matter): a deep queue's waiting items
    * cost no allocation and no heap of safepoints to keep in order.
    *
-   * Every field counts: a deep queue holds an item per waiting version (88 bytes with eight
+   * Every field counts: a deep queue holds an item per waiting version (72 bytes with these six
    * fields; Node has no pointer compression), and every young-generation collection it lives
    * through copies it. So the list has no tail pointer, and failed attempts, which are rare,
    * are counted beside the items (`#failedAttempts`).
@@ -157,7 +157,7 @@ export class StatemapQueue {
     this.#advance();
   }
 
-  /** Marks every ready item in flight and returns them for the installer, in version order of arrival. */
+  /** Marks every ready item in flight and returns them for the installer, in the order they became eligible. */
   takeReady(): DispatchedVersion[] {
     const jobs: DispatchedVersion[] = [];
     while (this.#ready.length > 0) {
@@ -302,13 +302,7 @@ export class StatemapQueue {
       step *= 2;
       low = high - step;
     }
-    if (low < 0) low = 0;
-    while (low < high) {
-      const mid = (low + high + 1) >>> 1;
-      if (this.#items.at(mid)!.version <= waitingFor) low = mid;
-      else high = mid - 1;
-    }
-    const anchor = this.#items.at(low)!;
+    const anchor = this.#items.at(this.#lastIndexAtOrBelow(waitingFor, Math.max(low, 0), high))!;
     item.nextWaiter = anchor.firstWaiter;
     anchor.firstWaiter = item;
     this.#waiting += 1;
@@ -328,16 +322,18 @@ export class StatemapQueue {
   }
 
   #find(version: Version): Item | undefined {
-    let low = 0;
-    let high = this.#items.length - 1;
+    const item = this.#items.at(this.#lastIndexAtOrBelow(version, 0, this.#items.length - 1));
+    return item?.version === version ? item : undefined;
+  }
+
+  /** Binary search of `#items[low..high]` (in version order): the last index whose version is at most `version`, or `low - 1`. */
+  #lastIndexAtOrBelow(version: Version, low: number, high: number): number {
     while (low <= high) {
       const mid = (low + high) >>> 1;
-      const item = this.#items.at(mid)!;
-      if (item.version === version) return item;
-      if (item.version < version) low = mid + 1;
+      if (this.#items.at(mid)!.version <= version) low = mid + 1;
       else high = mid - 1;
     }
-    return undefined;
+    return high;
   }
 
   #inflightItem(version: Version): Item {
