@@ -11,12 +11,18 @@ export type Version = number;
 export type StatemapEntry = Readonly<Record<string, unknown>>;
 
 /**
- * A statemap that is not built yet: the parser has checked its text, and `entries()` builds it
- * (pure: every call gives an equal value). The parser leaves statemaps this way, and they are
- * built only when an install call for their version starts (`installJob`).
+ * Statemaps that are not built yet: the parser has checked their text, and `entries(version)`
+ * builds the one of the candidate at `version` (pure: every call gives an equal value). The
+ * parser leaves statemaps this way, and they are built only when an install call for their
+ * version starts (`installJob`).
+ *
+ * One is shared by the candidates of a whole chunk of a batch (hence the version): a deep queue
+ * holds a statemap per waiting version, and an object each would be one more that every
+ * young-generation collection it lives through copies (40 bytes per version, 9 % of the
+ * throughput at 1 000 000 outstanding).
  */
 export interface DeferredStatemap {
-  entries(): readonly StatemapEntry[];
+  entries(version: Version): readonly StatemapEntry[];
 }
 
 /** A candidate's statemap, built or deferred. */
@@ -26,8 +32,9 @@ export function isDeferred(statemap: Statemap): statemap is DeferredStatemap {
   return !Array.isArray(statemap);
 }
 
-export function statemapEntries(statemap: Statemap): readonly StatemapEntry[] {
-  return isDeferred(statemap) ? statemap.entries() : statemap;
+/** The entries of the statemap of the candidate at `version`. */
+export function statemapEntries(statemap: Statemap, version: Version): readonly StatemapEntry[] {
+  return isDeferred(statemap) ? statemap.entries(version) : statemap;
 }
 
 /** What an installer receives for each statemap entry (Talos's `StatemapItem`). */
@@ -132,7 +139,7 @@ export interface DispatchedVersion {
 
 /** The installer's items for a dispatched version: built afresh on every attempt. */
 export function installItems(dispatched: DispatchedVersion): StatemapItem[] {
-  return statemapItems(statemapEntries(dispatched.statemap), dispatched.version, dispatched.safepoint);
+  return statemapItems(statemapEntries(dispatched.statemap, dispatched.version), dispatched.version, dispatched.safepoint);
 }
 
 /** What `installBatch` receives for a dispatched version. */

@@ -11,10 +11,10 @@
  * allows. Each array then decodes and builds to exactly what `JSON.parse` gives for it alone.
  *
  * Deferring (`beginStatemaps(true)`, the pipeline's parser): a chunk the walk can read is decoded
- * into its text, and each candidate gets a `DeferredStatemap` that walks its own statemap in that
- * text when an install call for the version starts; a version waiting in the queue or the
- * installer's backlog then holds one small object (and a share of the chunk's text) instead of
- * its built statemap. A chunk the walk cannot read (a backslash, `__proto__`, characters beyond
+ * into its text, and its candidates share a `DeferredStatemap` that walks the statemap of a
+ * version in that text when an install call for the version starts; a version waiting in the
+ * queue or the installer's backlog then holds a share of the chunk (its text and eight bytes of
+ * places) instead of its built statemap. A chunk the walk cannot read (a backslash, `__proto__`, characters beyond
  * ASCII, whose positions in the text differ from those in the bytes) is built at once, as
  * without deferring.
  *
@@ -26,6 +26,8 @@ import type { CandidateMessage } from '../../machines/messages.js';
 import { parseCheckedJson, valuesCopiedByLastWalk, walkable, walkFrom } from './checkedJson.js';
 
 export const STATEMAP_CHUNK_BYTES = 32 * 1024;
+/** The most a chunk's versions may span (`ChunkStatemaps` keeps them as 32-bit offsets from its first). */
+const MAX_SPAN = 0xffff_ffff;
 let scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
 /** Candidates whose statemaps are in `scratch[1..at)`, in order; `scratch[0]` is left for '['. */
 const owners: PendingCandidate[] = [];
@@ -35,16 +37,39 @@ let at = 1;
 /** Whether this batch's statemaps are deferred (see above). */
 let deferring = false;
 
-/** One candidate's statemap, walked from its place in a chunk's text when asked for. */
-class ChunkStatemap implements DeferredStatemap {
+/**
+ * The statemaps of one chunk's candidates, each walked from its place in the chunk's text when
+ * asked for. Shared by them all: a version waiting in a deep queue then holds no object of its
+ * own for its statemap, only a share of this one.
+ */
+class ChunkStatemaps implements DeferredStatemap {
   readonly #text: string;
-  readonly #start: number;
-  constructor(text: string, start: number) {
+  readonly #firstVersion: Version;
+  /** Per candidate, in version order: its version minus `firstVersion`, then where its statemap starts in the text (off the heap: nothing for a collection to visit). */
+  readonly #places: Uint32Array;
+  constructor(text: string, candidates: readonly PendingCandidate[], starts: readonly number[]) {
     this.#text = text;
-    this.#start = start;
+    this.#firstVersion = candidates[0]!.version;
+    this.#places = new Uint32Array(candidates.length * 2);
+    for (let k = 0; k < candidates.length; k++) {
+      this.#places[2 * k] = candidates[k]!.version - this.#firstVersion;
+      this.#places[2 * k + 1] = starts[k]!;
+    }
   }
-  entries(): readonly StatemapEntry[] {
-    return walkFrom(this.#text, this.#start) as StatemapEntry[];
+  entries(version: Version): readonly StatemapEntry[] {
+    const offset = version - this.#firstVersion;
+    const places = this.#places;
+    // Binary search among the chunk's candidates (a few hundred), whose versions rise strictly.
+    let low = 0;
+    let high = places.length / 2 - 1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      const at = places[2 * mid]!;
+      if (at === offset) return walkFrom(this.#text, places[2 * mid + 1]!) as StatemapEntry[];
+      if (at < offset) low = mid + 1;
+      else high = mid - 1;
+    }
+    throw new RangeError(`no statemap for version ${version} in this chunk (versions ${this.#firstVersion} to ${this.#firstVersion + places[places.length - 2]!})`);
   }
 }
 
@@ -83,7 +108,8 @@ function parseChunk(): void {
   const text = scratch.toString('utf8', 0, at);
   // As many characters as bytes: ASCII only, so a statemap starts at the same index in both.
   if (deferring && jsonParseRun === 0 && text.length === at && walkable(text)) {
-    for (let k = 0; k < owners.length; k++) owners[k]!.statemap = new ChunkStatemap(text, starts[k]!);
+    const statemaps = new ChunkStatemaps(text, owners, starts);
+    for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps;
   } else {
     const statemaps = decodeChunk(text) as StatemapEntry[][];
     for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps[k]!;
@@ -98,6 +124,10 @@ function parseChunk(): void {
 /** Queues `bytes[start..end)`, a checked statemap array, to become `candidate.statemap`. */
 export function addStatemap(candidate: PendingCandidate, bytes: Uint8Array, start: number, end: number): void {
   const length = end - start;
+  // A chunk's candidates rise strictly in version, no further apart than its places can say (a
+  // batch is read in offset order, so this only ends a chunk early for a record read twice).
+  const last = owners.at(-1);
+  if (last !== undefined && (candidate.version <= last.version || candidate.version - owners[0]!.version > MAX_SPAN)) parseChunk();
   if (at + length + 1 > scratch.length) {
     parseChunk();
     if (length + 2 > scratch.length) scratch = Buffer.allocUnsafeSlow(length + 2);

@@ -94,7 +94,7 @@ function expectedEntries(delivered: number): QueueEntry[] {
     if (!decided) break;
     if (decided.duplicateVersion !== null) continue;
     const raw = candidates.get(version)!.statemap;
-    const statemap: readonly StatemapEntry[] = typeof raw === 'string' ? (JSON.parse(raw) as StatemapEntry[]) : isDeferred(raw) ? raw.entries() : raw;
+    const statemap: readonly StatemapEntry[] = typeof raw === 'string' ? (JSON.parse(raw) as StatemapEntry[]) : isDeferred(raw) ? raw.entries(version) : raw;
     if (decided.outcome !== 'committed') entries.push({ version, safepoint: null, statemap: [] });
     else entries.push({ version, safepoint: decided.safepoint, statemap });
   }
@@ -242,7 +242,7 @@ test('replicator service: a path to every state of the model replays on the real
           }
         }
         // The queue got exactly the decided run, in version order, once each.
-        const built = sentSoFar.map((e) => ({ version: e.version, safepoint: e.safepoint, statemap: statemapEntries(e.statemap) }));
+        const built = sentSoFar.map((e) => ({ version: e.version, safepoint: e.safepoint, statemap: statemapEntries(e.statemap, e.version) }));
         assert.deepEqual(built, expectedEntries(expected.env.delivered));
         assert.ok((context.committed ?? 0) <= lastCommit, 'committed only what was asked for');
         if (snapshot.matches('running')) {

@@ -481,7 +481,7 @@ function replayOn(m: QueueModel, createReal: ReturnType<typeof createRealQueues>
         assert.ok(!realInflight.has(job.version), `version ${job.version} dispatched while in flight`);
         realInflight.add(job.version);
         const sent = entryOf(job.version);
-        assert.deepEqual(installJob(job).statemaps, statemapItems(statemapEntries(sent.statemap), sent.version, sent.safepoint));
+        assert.deepEqual(installJob(job).statemaps, statemapItems(statemapEntries(sent.statemap, sent.version), sent.version, sent.safepoint));
       }
       if (jobs.length > 0 && !snapshot.matches('running')) dispatchedWhenDraining.push(`${path.description} (${JSON.stringify(event)})`);
       if (context.failure && !previous?.machine.context.failure && context.failure.version <= env.floor) failedUnderStoreSnapshot.push(path.description);

@@ -9,7 +9,7 @@ import { StatemapQueue } from '../../machines/statemapQueue.js';
 import { parseBatch, parsePipelineBatch } from '../../adapters/wire/parseRecord.js';
 import { syntheticLog } from '../bench/syntheticLog.js';
 
-const built = (statemap: Statemap): readonly StatemapEntry[] => (isDeferred(statemap) ? statemap.entries() : statemap);
+const built = ({ statemap, version }: { readonly statemap: Statemap; readonly version: number }): readonly StatemapEntry[] => (isDeferred(statemap) ? statemap.entries(version) : statemap);
 const candidates = (batch: ParsedBatch) => batch.messages.filter((message): message is CandidateMessage => message.kind === 'candidate');
 
 function candidate(offset: number, statemap: unknown): RawRecord {
@@ -27,10 +27,15 @@ test('deferred statemaps: the pipeline parser defers them, and each builds what 
   assert.ok(lazy.some((message) => isDeferred(message.statemap)));
   // The same messages once built, built twice (each call builds afresh from the text).
   assert.deepStrictEqual(
-    lazy.map((message) => built(message.statemap)),
+    lazy.map(built),
     candidates(eager).map((message) => message.statemap),
   );
-  assert.deepStrictEqual(built(lazy[2_999]!.statemap), built(lazy[2_999]!.statemap));
+  assert.deepStrictEqual(built(lazy[2_999]!), built(lazy[2_999]!));
+  // A chunk's candidates share one deferred statemap: no object per waiting version.
+  const shared = new Set(lazy.map((message) => message.statemap)).size;
+  assert.ok(shared > 1 && shared * 100 < lazy.length, `${shared} deferred statemaps for ${lazy.length} candidates`);
+  const first = lazy.find((message) => isDeferred(message.statemap))!;
+  assert.throws(() => (first.statemap as DeferredStatemap).entries(first.version - 1), /no statemap for version/);
   assert.deepStrictEqual(deferred.rejects, eager.rejects);
   assert.equal(deferred.lastOffset, eager.lastOffset);
 });
@@ -44,6 +49,22 @@ test('deferred statemaps: a chunk the walk cannot read (beyond ASCII, a backslas
   }
 });
 
+test('deferred statemaps: a record read twice in one batch, or out of order, still builds its own statemap', () => {
+  const records = [
+    candidate(5, [{ A: { n: 1 } }]),
+    candidate(6, [{ B: { n: 2 } }]),
+    candidate(6, [{ C: { n: 3 } }]),
+    candidate(4, [{ D: { n: 4 } }]),
+    candidate(7, [{ E: { n: 5 } }]),
+  ];
+  const lazy = candidates(parsePipelineBatch(records));
+  assert.ok(lazy.every((message) => isDeferred(message.statemap)));
+  assert.deepStrictEqual(
+    lazy.map(built),
+    candidates(parseBatch(records)).map((message) => message.statemap),
+  );
+});
+
 test('deferred statemaps: random ASCII statemaps build to what JSON.parse gives', () => {
   const ascii = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).filter((c) => c !== 0x22 && c !== 0x5c).map((c) => String.fromCharCode(c)) });
   const payload = fc.dictionary(ascii.filter((key) => key !== '__proto__'), fc.oneof(ascii, fc.integer(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 })), { maxKeys: 4 });
@@ -54,7 +75,7 @@ test('deferred statemaps: random ASCII statemaps build to what JSON.parse gives'
       const records = values.map((value, i) => candidate(i + 1, value));
       const messages = candidates(parsePipelineBatch(records));
       assert.deepStrictEqual(
-        messages.map((message) => built(message.statemap)),
+        messages.map(built),
         values.map((value) => JSON.parse(JSON.stringify(value)) as StatemapEntry[]),
       );
     }),

@@ -314,7 +314,7 @@ test('with deferStatemaps, the worker leaves statemaps deferred as parsePipeline
     const deferred = await parser.parse(records);
     const candidates = deferred.messages.filter((message): message is CandidateMessage => message.kind === 'candidate');
     assert.ok(candidates.length > 0 && candidates.every((message) => isDeferred(message.statemap)), 'every statemap deferred');
-    const built = { ...deferred, messages: deferred.messages.map((message) => (message.kind === 'candidate' ? { ...message, statemap: statemapEntries(message.statemap) } : message)) };
+    const built = { ...deferred, messages: deferred.messages.map((message) => (message.kind === 'candidate' ? { ...message, statemap: statemapEntries(message.statemap, message.version) } : message)) };
     assert.deepStrictEqual(built, parseBatch(records));
   } finally {
     await parser.close();
