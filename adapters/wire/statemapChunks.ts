@@ -34,6 +34,13 @@ const owners: PendingCandidate[] = [];
 /** Where each owner's statemap starts in `scratch`. */
 const starts: number[] = [];
 let at = 1;
+/**
+ * The versions the chunk's next candidate may have: above its last one, and at most `MAX_SPAN`
+ * past its first. A chunk's candidates rise strictly in version, no further apart than its places
+ * can say (a batch is read in offset order, so this only ends a chunk early for a record read twice).
+ */
+let lastVersion = -Infinity;
+let spanEnd = Infinity;
 /** Whether this batch's statemaps are deferred (see above). */
 let deferring = false;
 
@@ -56,16 +63,26 @@ class ChunkStatemaps implements DeferredStatemap {
       this.#places[2 * k + 1] = starts[k]!;
     }
   }
+  /** The candidate looked up last: installs mostly go in version order, so the next one is usually the one after it. */
+  #last = -1;
   entries(version: Version): readonly StatemapEntry[] {
     const offset = version - this.#firstVersion;
     const places = this.#places;
+    const next = this.#last + 1;
+    if (2 * next < places.length && places[2 * next] === offset) {
+      this.#last = next;
+      return walkFrom(this.#text, places[2 * next + 1]!) as StatemapEntry[];
+    }
     // Binary search among the chunk's candidates (a few hundred), whose versions rise strictly.
     let low = 0;
     let high = places.length / 2 - 1;
     while (low <= high) {
       const mid = (low + high) >>> 1;
       const at = places[2 * mid]!;
-      if (at === offset) return walkFrom(this.#text, places[2 * mid + 1]!) as StatemapEntry[];
+      if (at === offset) {
+        this.#last = mid;
+        return walkFrom(this.#text, places[2 * mid + 1]!) as StatemapEntry[];
+      }
       if (at < offset) low = mid + 1;
       else high = mid - 1;
     }
@@ -114,9 +131,7 @@ function parseChunk(): void {
     const statemaps = decodeChunk(text) as StatemapEntry[][];
     for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps[k]!;
   }
-  owners.length = 0;
-  starts.length = 0;
-  at = 1;
+  emptyChunk();
   // Grown for one huge statemap: not kept at that size.
   if (scratch.length > STATEMAP_CHUNK_BYTES * 2) scratch = Buffer.allocUnsafeSlow(STATEMAP_CHUNK_BYTES * 2);
 }
@@ -124,10 +139,7 @@ function parseChunk(): void {
 /** Queues `bytes[start..end)`, a checked statemap array, to become `candidate.statemap`. */
 export function addStatemap(candidate: PendingCandidate, bytes: Uint8Array, start: number, end: number): void {
   const length = end - start;
-  // A chunk's candidates rise strictly in version, no further apart than its places can say (a
-  // batch is read in offset order, so this only ends a chunk early for a record read twice).
-  const last = owners.at(-1);
-  if (last !== undefined && (candidate.version <= last.version || candidate.version - owners[0]!.version > MAX_SPAN)) parseChunk();
+  if (candidate.version <= lastVersion || candidate.version > spanEnd) parseChunk();
   if (at + length + 1 > scratch.length) {
     parseChunk();
     if (length + 2 > scratch.length) scratch = Buffer.allocUnsafeSlow(length + 2);
@@ -137,6 +149,8 @@ export function addStatemap(candidate: PendingCandidate, bytes: Uint8Array, star
   // allocate a view per candidate (a third of this module's allocation) for no faster a copy.
   for (let i = start; i < end; i++) scratch[at++] = bytes[i]!;
   scratch[at++] = 0x2c; // ','
+  if (owners.length === 0) spanEnd = candidate.version + MAX_SPAN;
+  lastVersion = candidate.version;
   owners.push(candidate);
   if (at >= STATEMAP_CHUNK_BYTES) parseChunk();
 }
@@ -148,10 +162,16 @@ export function finishStatemaps(): void {
 
 /** Drops whatever was queued (after an exception left a batch half-read); what is queued next is built, not deferred. */
 export function discardStatemaps(): void {
+  emptyChunk();
+  deferring = false;
+}
+
+function emptyChunk(): void {
   owners.length = 0;
   starts.length = 0;
   at = 1;
-  deferring = false;
+  lastVersion = -Infinity;
+  spanEnd = Infinity;
 }
 
 /** Starts a batch: its statemaps are deferred when `defer` (see above), else built. */
