@@ -9,7 +9,7 @@ import { enqueueActions, fromCallback, sendParent, setup, type ActorRefFrom } fr
 import type { DispatchedVersion, Version } from './domain.js';
 import { assignIfCopied } from './editInPlace.js';
 import type { SettledInstall } from './statemapQueue.js';
-import { Deque } from './structures/deque.js';
+import { DispatchedBacklog } from './structures/dispatchedBacklog.js';
 
 export interface InstallerInput {
   /** Install calls at once (`statemapInstallerThreadpool`). */
@@ -54,12 +54,12 @@ export interface InstallerContext {
   readonly concurrency: number;
   readonly batchSize: number;
   readonly running: number;
-  readonly backlog: Deque<DispatchedVersion>;
+  readonly backlog: DispatchedBacklog;
   readonly persistentData: boolean;
 }
 
 /** The backlog to change in this step: the live one, or a copy in persistent mode. */
-function editBacklog(context: InstallerContext): Deque<DispatchedVersion> {
+function editBacklog(context: InstallerContext): DispatchedBacklog {
   return context.persistentData ? context.backlog.clone() : context.backlog;
 }
 
@@ -85,11 +85,25 @@ export const installerMachine = setup({
       enqueue.assign({ running: context.running + callsIn(run), backlog });
       enqueue.sendTo('pool', run);
     }),
-    queueJobs: enqueueActions(({ context, event, enqueue }) => {
+    startOrQueueJobs: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'INSTALL') return;
-      const backlog = editBacklog(context);
-      for (const job of event.jobs) backlog.push(job);
-      assignIfCopied(context, 'backlog', backlog, enqueue);
+      const { batchSize } = context;
+      const { jobs } = event;
+      // With nothing waiting, the jobs the pool has room for start at once, and only the rest
+      // wait: the backlog keeps its versions as columns, so a job would be taken apart and made
+      // again on the way through.
+      const room = context.backlog.length === 0 ? Math.max(0, context.concurrency - context.running) * batchSize : 0;
+      const now = jobs.length <= room ? jobs : jobs.slice(0, room);
+      if (now.length < jobs.length) {
+        const backlog = editBacklog(context);
+        for (let i = now.length; i < jobs.length; i++) backlog.push(jobs[i]!);
+        assignIfCopied(context, 'backlog', backlog, enqueue);
+      }
+      if (now.length > 0) {
+        const run: PoolEvent = { type: 'RUN', jobs: now, batchSize };
+        enqueue.assign({ running: context.running + callsIn(run) });
+        enqueue.sendTo('pool', run);
+      }
     }),
     countSettled: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'POOL.SETTLED') return;
@@ -98,7 +112,7 @@ export const installerMachine = setup({
     }),
     giveBackUnstarted: enqueueActions(({ context, event, enqueue }) => {
       const backlog = editBacklog(context);
-      const versions = backlog.clear().map((job) => job.version);
+      const versions = backlog.clear();
       assignIfCopied(context, 'backlog', backlog, enqueue);
       if (event.type === 'INSTALL') versions.push(...event.jobs.map((job) => job.version));
       if (versions.length > 0) enqueue(sendParent({ type: 'INSTALLS_CANCELLED', versions } satisfies InstallerReport));
@@ -106,14 +120,14 @@ export const installerMachine = setup({
   },
 }).createMachine({
   id: 'installer',
-  context: ({ input }) => ({ concurrency: input.concurrency, batchSize: input.batchSize, running: 0, backlog: new Deque<DispatchedVersion>(), persistentData: input.persistentData ?? false }),
+  context: ({ input }) => ({ concurrency: input.concurrency, batchSize: input.batchSize, running: 0, backlog: new DispatchedBacklog(), persistentData: input.persistentData ?? false }),
   invoke: { id: 'pool', src: 'installPool', input: ({ context }) => ({ batchSize: context.batchSize }) },
   initial: 'accepting',
   states: {
     accepting: {
       description: 'Starts install calls while fewer than `concurrency` run; the rest wait in the backlog.',
       on: {
-        INSTALL: { actions: ['queueJobs', 'startCalls'] },
+        INSTALL: { actions: 'startOrQueueJobs' },
         'POOL.SETTLED': { actions: ['countSettled', 'startCalls'] },
         DRAIN: { target: 'draining' },
       },

@@ -7,7 +7,7 @@
  *   queued items lie between its safepoint and itself (a search from the back of the queue);
  * - dispatch: O(1) (a ready list, never a scan);
  * - install feedback: O(log n) (binary search by version) plus O(1) amortised snapshot advance;
- * - release of waiting items when the snapshot moves: O(1) each (see `Item.firstWaiter`).
+ * - release of waiting items when the snapshot moves: O(1) each (see `#firstWaiter`).
  * Installed items are dropped as soon as the snapshot covers them, so nothing installed is
  * ever walked again (Talos rescans them on every event until its 10 s prune).
  *
@@ -16,7 +16,7 @@
 import { isDeferred, type DispatchedVersion, type Statemap, type Version } from './domain.js';
 import { ITEM_STATES, ItemStates, itemStateName, nextItemState, type ItemState, type ItemStateName } from './queueItem.lifecycle.js';
 import type { QueueItemEvent } from './queueItem.machine.js';
-import { Deque } from './structures/deque.js';
+import { copyRing, NumberDeque } from './structures/numberDeque.js';
 
 /** One decided version, as the replicator service hands it to the queue (in version order). */
 export interface QueueEntry {
@@ -28,33 +28,6 @@ export interface QueueEntry {
   readonly safepoint: Version | null;
   /** As the parser left it (possibly deferred, never empty then): built when its install call starts. */
   readonly statemap: Statemap;
-}
-
-/** A queued version; the installer gets the item itself as its `DispatchedVersion`. */
-interface Item extends DispatchedVersion {
-  /** Null when the item waits for nothing (also for a committed empty statemap). */
-  readonly safepoint: Version | null;
-  state: ItemState;
-  /**
-   * Items that wait for this one: each waits for its safepoint, and this is the last queued item
-   * at or below it, so once this one leaves the front of the queue (installed, and every item
-   * before it too) they are eligible. A list threaded through the waiting items themselves (the
-   * latest first: they go at once, so their order does not matter): a deep queue's waiting items
-   * cost no allocation and no heap of safepoints to keep in order.
-   *
-   * Every field counts: a deep queue holds an item per waiting version (72 bytes with these six
-   * fields; Node has no pointer compression), and every young-generation collection it lives
-   * through copies it. So the list has no tail pointer, and failed attempts, which are rare,
-   * are counted beside the items (`#failedAttempts`).
-   */
-  firstWaiter: Item | null;
-  /** The next item in the list this one waits in. */
-  nextWaiter: Item | null;
-}
-
-/** The last version that must be installed before `item`, or null. */
-function waitsFor(item: Item): Version | null {
-  return item.safepoint === null ? null : Math.min(item.safepoint, item.version - 1);
 }
 
 export interface RetryRequest {
@@ -81,15 +54,53 @@ export type SettledInstall =
 
 export type QueueCounts = Readonly<Record<ItemStateName, number>>;
 
+/** Rings up to this many items (a few MiB of columns) never shrink, so a queue that cycles allocates nothing. */
+const KEEP_CAPACITY = 65_536;
+/** A null safepoint in its column. */
+const NO_SAFEPOINT = NaN;
+/** No item, as an index; and as a link in a waiter column (where a link is a distance, never 0). */
+const NO_ITEM = -1;
+const NO_LINK = 0;
+
 export class StatemapQueue {
-  /** Items not yet covered by the snapshot, in version order; the front is the first one not installed. */
-  #items = new Deque<Item>();
-  /** Eligible items waiting for dispatch (may hold stale entries, skipped on take). */
-  #ready = new Deque<Item>();
+  /*
+   * Items not yet covered by the snapshot, in version order, kept as columns of one ring rather
+   * than an object each: item i from the front sits at slot `(#head + i) & #mask` of every column.
+   * A deep queue holds an item per waiting version, and an object each (72 bytes, six fields)
+   * would be one more that every young-generation collection it lives through copies; here an
+   * item costs 25 bytes of columns that no collection copies or visits, and 8 for its statemap.
+   * An item is named by its sequence number (items accepted before it), which stays valid while
+   * the front moves: item `seq` is at index `seq - #frontSeq`.
+   */
+  #head = 0;
+  #size = 0;
+  #frontSeq = 0;
+  #mask = 15;
+  #versions = new Float64Array(16);
+  /** Null (`NO_SAFEPOINT`) when the item waits for nothing (also for a committed empty statemap). */
+  #safepoints = new Float64Array(16);
+  #states = new Uint8Array(16);
+  /**
+   * Items that wait for this one: each waits for its safepoint, and this is the last queued item
+   * at or below it, so once this one leaves the front of the queue (installed, and every item
+   * before it too) they are eligible. A list threaded through the waiting items themselves (the
+   * latest first: they go at once, so their order does not matter), so waiting costs nothing
+   * beyond the columns and no heap of safepoints is kept in order. Links are distances in
+   * sequence numbers (a waiter lies after its anchor, and the next waiter of a list before the
+   * one that links to it), so they fit 32 bits, and 0 (`NO_LINK`) is the end of a list: a grown
+   * column needs no filling.
+   */
+  #firstWaiter = new Uint32Array(16);
+  /** The next item in the list this one waits in. */
+  #nextWaiter = new Uint32Array(16);
+  /** As the parser left them (usually shared by a chunk of versions): built when the install call starts. */
+  #statemaps: (Statemap | undefined)[] = new Array<Statemap | undefined>(16).fill(undefined);
+  /** Eligible items waiting for dispatch, by sequence number (may hold stale ones, skipped on take). */
+  #ready = new NumberDeque();
   /** Items waiting in some item's waiter list. */
   #waiting = 0;
-  /** Failed install attempts of the items that have had any. */
-  #failedAttempts = new Map<Item, number>();
+  /** Failed install attempts of the versions that have had any (rare, so not a column). */
+  #failedAttempts = new Map<Version, number>();
   #snapshot: Version;
   /** A snapshot learnt from the store (a refresh): versions at or below it count as installed. */
   #floor: Version;
@@ -114,7 +125,7 @@ export class StatemapQueue {
 
   /** Items received and not yet covered by the snapshot. */
   get size(): number {
-    return this.#items.length;
+    return this.#size;
   }
 
   get inflight(): number {
@@ -123,7 +134,7 @@ export class StatemapQueue {
 
   /** Items that still need an install (awaiting, backing off or in flight). */
   get pending(): number {
-    return this.#items.length - this.#counts[ItemStates.installed]! - this.#counts[ItemStates.failed]!;
+    return this.#size - this.#counts[ItemStates.installed]! - this.#counts[ItemStates.failed]!;
   }
 
   get readyCount(): number {
@@ -143,15 +154,14 @@ export class StatemapQueue {
       this.#lastAccepted = entry.version;
       const { statemap } = entry;
       const safepoint = !isDeferred(statemap) && statemap.length === 0 ? null : entry.safepoint;
-      const item: Item = { version: entry.version, safepoint, statemap, state: ItemStates.ready, firstWaiter: null, nextWaiter: null };
-      this.#items.push(item);
-      this.#counts[ItemStates.ready]! += 1;
+      const index = this.#size;
+      const slot = this.#append(entry.version, safepoint, statemap);
       if (entry.version <= this.#floor) {
-        this.#transition(item, { type: 'COVERED_BY_SNAPSHOT' });
-      } else if (this.#isEligible(item)) {
-        this.#ready.push(item);
+        this.#transition(slot, { type: 'COVERED_BY_SNAPSHOT' });
+      } else if (this.#isEligible(slot)) {
+        this.#ready.push(this.#frontSeq + index);
       } else {
-        this.#waitBehind(item);
+        this.#waitBehind(slot, index);
       }
     }
     this.#advance();
@@ -161,11 +171,14 @@ export class StatemapQueue {
   takeReady(): DispatchedVersion[] {
     const jobs: DispatchedVersion[] = [];
     while (this.#ready.length > 0) {
-      const item = this.#ready.shift()!;
-      if (item.state !== ItemStates.ready) continue;
-      this.#transition(item, { type: 'DISPATCH' });
-      // The item itself is what the installer gets (its version, safepoint and statemap): no copy per dispatch.
-      jobs.push(item);
+      const index = this.#ready.shift()! - this.#frontSeq;
+      // Covered by a refreshed snapshot after it became ready, and gone since.
+      if (index < 0) continue;
+      const slot = this.#slotAt(index);
+      if (this.#states[slot] !== ItemStates.ready) continue;
+      this.#transition(slot, { type: 'DISPATCH' });
+      const safepoint = this.#safepoints[slot]!;
+      jobs.push({ version: this.#versions[slot]!, safepoint: Number.isNaN(safepoint) ? null : safepoint, statemap: this.#statemaps[slot]! });
     }
     return jobs;
   }
@@ -175,16 +188,18 @@ export class StatemapQueue {
     const retries: RetryRequest[] = [];
     let failure: InstallFailure | null = null;
     for (const outcome of outcomes) {
-      const item = this.#inflightItem(outcome.version);
+      const { version } = outcome;
+      const slot = this.#slotAt(this.#inflightIndex(version));
       if (outcome.ok) {
-        this.#transition(item, { type: 'INSTALL_SUCCEEDED' });
-        if (this.#failedAttempts.size > 0) this.#failedAttempts.delete(item);
+        this.#transition(slot, { type: 'INSTALL_SUCCEEDED' });
+        if (this.#failedAttempts.size > 0) this.#failedAttempts.delete(version);
       } else {
-        const attempts = (this.#failedAttempts.get(item) ?? 0) + 1;
-        this.#failedAttempts.set(item, attempts);
-        this.#transition(item, { type: 'INSTALL_FAILED', attempts, maxAttempts, covered: item.version <= this.#floor });
-        if (item.state === ItemStates.failed) failure ??= { version: item.version, attempts, error: outcome.error };
-        else if (item.state === ItemStates.backingOff) retries.push({ version: item.version, attempts, error: outcome.error });
+        const attempts = (this.#failedAttempts.get(version) ?? 0) + 1;
+        this.#failedAttempts.set(version, attempts);
+        this.#transition(slot, { type: 'INSTALL_FAILED', attempts, maxAttempts, covered: version <= this.#floor });
+        const state = this.#states[slot];
+        if (state === ItemStates.failed) failure ??= { version, attempts, error: outcome.error };
+        else if (state === ItemStates.backingOff) retries.push({ version, attempts, error: outcome.error });
       }
     }
     this.#advance();
@@ -194,18 +209,18 @@ export class StatemapQueue {
   /** The installer gave these back untried: they are eligible again at once. */
   cancel(versions: readonly Version[]): void {
     for (const version of versions) {
-      const item = this.#inflightItem(version);
-      this.#transition(item, { type: 'INSTALL_CANCELLED' });
-      this.#ready.push(item);
+      const index = this.#inflightIndex(version);
+      this.#transition(this.#slotAt(index), { type: 'INSTALL_CANCELLED' });
+      this.#ready.push(this.#frontSeq + index);
     }
   }
 
   /** A backoff ran out: the item may be dispatched again (it was eligible before, and eligibility only grows). */
   retryDue(version: Version): void {
-    const item = this.#find(version);
-    if (!item || item.state !== ItemStates.backingOff) return;
-    this.#transition(item, { type: 'RETRY_DUE' });
-    this.#ready.push(item);
+    const index = this.#find(version);
+    if (index === NO_ITEM || this.#states[this.#slotAt(index)] !== ItemStates.backingOff) return;
+    this.#transition(this.#slotAt(index), { type: 'RETRY_DUE' });
+    this.#ready.push(this.#frontSeq + index);
   }
 
   /**
@@ -215,9 +230,11 @@ export class StatemapQueue {
   coverUpTo(version: Version): void {
     if (version <= this.#floor) return;
     this.#floor = version;
-    for (const item of this.#items) {
-      if (item.version > version) break;
-      if (item.state === ItemStates.ready || item.state === ItemStates.backingOff) this.#transition(item, { type: 'COVERED_BY_SNAPSHOT' });
+    for (let index = 0; index < this.#size; index++) {
+      const slot = this.#slotAt(index);
+      if (this.#versions[slot]! > version) break;
+      const state = this.#states[slot];
+      if (state === ItemStates.ready || state === ItemStates.backingOff) this.#transition(slot, { type: 'COVERED_BY_SNAPSHOT' });
     }
     this.#advance();
   }
@@ -225,22 +242,19 @@ export class StatemapQueue {
   /** An independent copy, so that a model checker can branch from the same state. */
   clone(): StatemapQueue {
     const copy = new StatemapQueue(this.#snapshot);
-    const mapped = new Map<Item, Item>();
-    const map = (item: Item): Item => {
-      let twin = mapped.get(item);
-      if (!twin) mapped.set(item, (twin = { ...item }));
-      return twin;
-    };
-    const orNull = (item: Item | null) => (item === null ? null : map(item));
-    for (const item of this.#items) copy.#items.push(map(item));
-    for (const item of this.#ready) copy.#ready.push(map(item));
-    // Waiter lists link queued items only (a waiter comes after its anchor, which leaves the queue first).
-    for (const twin of copy.#items) {
-      twin.firstWaiter = orNull(twin.firstWaiter);
-      twin.nextWaiter = orNull(twin.nextWaiter);
-    }
+    copy.#head = this.#head;
+    copy.#size = this.#size;
+    copy.#frontSeq = this.#frontSeq;
+    copy.#mask = this.#mask;
+    copy.#versions = this.#versions.slice();
+    copy.#safepoints = this.#safepoints.slice();
+    copy.#states = this.#states.slice();
+    copy.#firstWaiter = this.#firstWaiter.slice();
+    copy.#nextWaiter = this.#nextWaiter.slice();
+    copy.#statemaps = this.#statemaps.slice();
+    copy.#ready = this.#ready.clone();
     copy.#waiting = this.#waiting;
-    for (const [item, attempts] of this.#failedAttempts) copy.#failedAttempts.set(map(item), attempts);
+    copy.#failedAttempts = new Map(this.#failedAttempts);
     copy.#floor = this.#floor;
     copy.#lastAccepted = this.#lastAccepted;
     copy.#counts = this.#counts.slice();
@@ -252,95 +266,155 @@ export class StatemapQueue {
     return { snapshot: this.#snapshot, size: this.size, ready: this.readyCount, waiting: this.#waiting, counts: this.counts() };
   }
 
-  #isEligible(item: Item): boolean {
-    const waitingFor = waitsFor(item);
-    if (waitingFor === null) return true;
-    const firstPending = this.#items.peekFront();
-    return firstPending === undefined || waitingFor < firstPending.version;
+  #slotAt(index: number): number {
+    return (this.#head + index) & this.#mask;
   }
 
-  #transition(item: Item, event: QueueItemEvent): void {
-    const next = nextItemState(item.state, event);
-    if (next === item.state) {
-      throw new Error(`queue item ${item.version} in state ${itemStateName(item.state)} does not accept ${event.type}`);
+  #versionAt(index: number): Version {
+    return this.#versions[this.#slotAt(index)]!;
+  }
+
+  /** The last version that must be installed before the item in `slot`, or null. */
+  #waitsFor(slot: number): Version | null {
+    const safepoint = this.#safepoints[slot]!;
+    return Number.isNaN(safepoint) ? null : Math.min(safepoint, this.#versions[slot]! - 1);
+  }
+
+  /** Adds an item at the back, ready; returns its slot. */
+  #append(version: Version, safepoint: Version | null, statemap: Statemap): number {
+    if (this.#size === this.#versions.length) this.#resize(this.#versions.length * 2);
+    const slot = this.#slotAt(this.#size);
+    this.#versions[slot] = version;
+    this.#safepoints[slot] = safepoint ?? NO_SAFEPOINT;
+    this.#states[slot] = ItemStates.ready;
+    this.#firstWaiter[slot] = NO_LINK;
+    this.#nextWaiter[slot] = NO_LINK;
+    this.#statemaps[slot] = statemap;
+    this.#size += 1;
+    this.#counts[ItemStates.ready]! += 1;
+    return slot;
+  }
+
+  #isEligible(slot: number): boolean {
+    const waitingFor = this.#waitsFor(slot);
+    return waitingFor === null || this.#size === 0 || waitingFor < this.#versionAt(0);
+  }
+
+  #transition(slot: number, event: QueueItemEvent): void {
+    const state = this.#states[slot] as ItemState;
+    const next = nextItemState(state, event);
+    if (next === state) {
+      throw new Error(`queue item ${this.#versions[slot]} in state ${itemStateName(state)} does not accept ${event.type}`);
     }
-    this.#counts[item.state]! -= 1;
+    this.#counts[state]! -= 1;
     this.#counts[next]! += 1;
-    item.state = next;
+    this.#states[slot] = next;
   }
 
   /** Drops the installed prefix, moves the snapshot over it and releases the items it unblocks. */
   #advance(): void {
-    let front = this.#items.peekFront();
-    while (front && front.state === ItemStates.installed) {
-      this.#items.shift();
+    while (this.#size > 0 && this.#states[this.#head] === ItemStates.installed) {
+      const slot = this.#head;
+      const version = this.#versions[slot]!;
+      const firstWaiter = this.#firstWaiter[slot]!;
+      this.#statemaps[slot] = undefined;
+      this.#head = (this.#head + 1) & this.#mask;
+      this.#size -= 1;
+      this.#frontSeq += 1;
       this.#counts[ItemStates.installed]! -= 1;
-      this.#snapshot = front.version;
+      this.#snapshot = version;
       // Every item up to this one is installed: whoever waited for it may go.
-      if (front.firstWaiter !== null) this.#releaseWaiters(front);
+      if (firstWaiter !== NO_LINK) this.#releaseWaiters(this.#frontSeq - 1 + firstWaiter);
       // Covered by a refreshed snapshot after failing: its count goes with it.
-      if (this.#failedAttempts.size > 0) this.#failedAttempts.delete(front);
-      front = this.#items.peekFront();
+      if (this.#failedAttempts.size > 0) this.#failedAttempts.delete(version);
     }
+    if (this.#versions.length > KEEP_CAPACITY && this.#size * 4 <= this.#versions.length) this.#resize(this.#versions.length / 2);
     // Everything up to a refreshed snapshot is installed once no pending item lies at or below it
     // (the items at or below it have left the queue, and released their waiters as they left).
-    if ((!front || front.version > this.#floor) && this.#floor > this.#snapshot) this.#snapshot = this.#floor;
+    if ((this.#size === 0 || this.#versionAt(0) > this.#floor) && this.#floor > this.#snapshot) this.#snapshot = this.#floor;
   }
 
   /**
-   * Puts a new item that is not eligible yet in the waiter list of the last queued item at or
-   * below its safepoint. Searched from the back, since a safepoint is usually recent.
+   * Puts a new item (at `index`, the back) that is not eligible yet in the waiter list of the
+   * last queued item at or below its safepoint. Searched from the back, since a safepoint is
+   * usually recent.
    */
-  #waitBehind(item: Item): void {
-    const waitingFor = waitsFor(item)!;
+  #waitBehind(slot: number, index: number): void {
+    const waitingFor = this.#waitsFor(slot)!;
     // Galloping back from the item before the new one: [low, high] ends up holding the anchor.
-    let high = this.#items.length - 2;
+    let high = index - 1;
     let step = 1;
     let low = high - step;
-    while (low >= 0 && this.#items.at(low)!.version > waitingFor) {
+    while (low >= 0 && this.#versionAt(low) > waitingFor) {
       high = low - 1;
       step *= 2;
       low = high - step;
     }
-    const anchor = this.#items.at(this.#lastIndexAtOrBelow(waitingFor, Math.max(low, 0), high))!;
-    item.nextWaiter = anchor.firstWaiter;
-    anchor.firstWaiter = item;
+    const anchorIndex = this.#lastIndexAtOrBelow(waitingFor, Math.max(low, 0), high);
+    const anchor = this.#slotAt(anchorIndex);
+    const previousFirst = this.#firstWaiter[anchor]!;
+    // Distances: the anchor's old first waiter lies (anchor + previousFirst), so index - that before this one.
+    if (previousFirst !== NO_LINK) this.#nextWaiter[slot] = index - (anchorIndex + previousFirst);
+    this.#firstWaiter[anchor] = index - anchorIndex;
     this.#waiting += 1;
   }
 
-  #releaseWaiters(anchor: Item): void {
-    let waiter = anchor.firstWaiter;
-    anchor.firstWaiter = null;
-    while (waiter !== null) {
-      const next = waiter.nextWaiter;
-      waiter.nextWaiter = null;
+  /** Releases the waiter list that starts at sequence number `first`. */
+  #releaseWaiters(first: number): void {
+    for (let seq = first; ; ) {
+      // Waiters come after their anchor, so they are still queued.
+      const slot = this.#slotAt(seq - this.#frontSeq);
+      const next = this.#nextWaiter[slot]!;
+      this.#nextWaiter[slot] = NO_LINK;
       this.#waiting -= 1;
       // A waiter covered by a refreshed snapshot meanwhile is installed already.
-      if (waiter.state === ItemStates.ready) this.#ready.push(waiter);
-      waiter = next;
+      if (this.#states[slot] === ItemStates.ready) this.#ready.push(seq);
+      if (next === NO_LINK) return;
+      seq -= next;
     }
   }
 
-  #find(version: Version): Item | undefined {
-    const item = this.#items.at(this.#lastIndexAtOrBelow(version, 0, this.#items.length - 1));
-    return item?.version === version ? item : undefined;
+  /** The index of `version`, or `NO_ITEM`. */
+  #find(version: Version): number {
+    const index = this.#lastIndexAtOrBelow(version, 0, this.#size - 1);
+    return index >= 0 && this.#versionAt(index) === version ? index : NO_ITEM;
   }
 
-  /** Binary search of `#items[low..high]` (in version order): the last index whose version is at most `version`, or `low - 1`. */
+  /** Binary search of the items at indexes `low..high` (in version order): the last index whose version is at most `version`, or `low - 1`. */
   #lastIndexAtOrBelow(version: Version, low: number, high: number): number {
     while (low <= high) {
       const mid = (low + high) >>> 1;
-      if (this.#items.at(mid)!.version <= version) low = mid + 1;
+      if (this.#versionAt(mid) <= version) low = mid + 1;
       else high = mid - 1;
     }
     return high;
   }
 
-  #inflightItem(version: Version): Item {
-    const item = this.#find(version);
-    if (!item || item.state !== ItemStates.inflight) {
-      throw new Error(`install feedback for version ${version}, which is not in flight (${item ? itemStateName(item.state) : 'unknown'})`);
+  #inflightIndex(version: Version): number {
+    const index = this.#find(version);
+    const state = index === NO_ITEM ? undefined : (this.#states[this.#slotAt(index)] as ItemState);
+    if (state !== ItemStates.inflight) {
+      throw new Error(`install feedback for version ${version}, which is not in flight (${state === undefined ? 'unknown' : itemStateName(state)})`);
     }
-    return item;
+    return index;
+  }
+
+  /** Moves the items, in order, to the front of columns of `capacity` slots (a power of two, at least the size). */
+  #resize(capacity: number): void {
+    const from = { head: this.#head, size: this.#size };
+    const moved = <T extends Float64Array | Uint32Array | Uint8Array>(column: T, to: T): T => {
+      copyRing(column, from.head, from.size, to);
+      return to;
+    };
+    this.#versions = moved(this.#versions, new Float64Array(capacity));
+    this.#safepoints = moved(this.#safepoints, new Float64Array(capacity));
+    this.#states = moved(this.#states, new Uint8Array(capacity));
+    this.#firstWaiter = moved(this.#firstWaiter, new Uint32Array(capacity));
+    this.#nextWaiter = moved(this.#nextWaiter, new Uint32Array(capacity));
+    const statemaps = new Array<Statemap | undefined>(capacity).fill(undefined);
+    for (let index = 0; index < this.#size; index++) statemaps[index] = this.#statemaps[this.#slotAt(index)];
+    this.#statemaps = statemaps;
+    this.#head = 0;
+    this.#mask = capacity - 1;
   }
 }

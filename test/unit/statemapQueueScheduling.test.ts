@@ -108,3 +108,63 @@ test('scheduling: dispatched exactly when eligible, each once, with safepoints a
     { numRuns: 300 },
   );
 });
+
+test('scheduling: a queue 300 000 deep (its columns grow, wrap around and shrink again) dispatches each version once, only when eligible, and drains', () => {
+  // A fixed pseudo-random history: safepoints up to 2 000 versions back, installs answered in a shuffled order.
+  let seed = 42;
+  const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const total = 300_000;
+  const queue = new StatemapQueue(0);
+  /** Versions 2, 4, 6, ...: index i holds version 2 (i + 1). */
+  const installed = new Uint8Array(total);
+  const dispatched = new Uint8Array(total);
+  let contiguous = 0;
+  const safepointOf = new Float64Array(total);
+  const inflight: number[] = [];
+  const take = () => {
+    for (const job of queue.takeReady()) {
+      const i = job.version / 2 - 1;
+      assert.equal(dispatched[i], 0, `version ${job.version} dispatched twice`);
+      const waits = Math.min(safepointOf[i]!, job.version - 1);
+      assert.ok(waits < 2 * (contiguous + 1), `version ${job.version} dispatched before ${waits} was installed`);
+      assert.equal(job.safepoint, safepointOf[i]);
+      dispatched[i] = 1;
+      inflight.push(job.version);
+    }
+  };
+  const answer = (count: number) => {
+    const outcomes = [];
+    for (let k = 0; k < count && inflight.length > 0; k++) {
+      const at = Math.floor(random() * inflight.length);
+      const version = inflight[at]!;
+      inflight[at] = inflight.at(-1)!;
+      inflight.pop();
+      installed[version / 2 - 1] = 1;
+      outcomes.push({ version, ok: true as const });
+    }
+    queue.settle(outcomes, Infinity);
+    while (contiguous < total && installed[contiguous]) contiguous += 1;
+    assert.equal(queue.snapshot, 2 * contiguous);
+  };
+  for (let start = 0; start < total; start += 1_000) {
+    const entries: QueueEntry[] = [];
+    for (let i = start; i < start + 1_000; i++) {
+      const version = 2 * (i + 1);
+      safepointOf[i] = Math.max(0, version - 2 * Math.floor(random() * 2_000));
+      entries.push({ version, safepoint: safepointOf[i]!, statemap: [{ PUT: { v: version } }] });
+    }
+    queue.accept(entries);
+    take();
+    // Installs answer more slowly than versions arrive, so the queue grows deep.
+    answer(200);
+    take();
+  }
+  assert.ok(queue.size > 200_000, `the queue grew deep (${queue.size})`);
+  while (queue.size > 0) {
+    answer(5_000);
+    take();
+  }
+  assert.equal(queue.snapshot, 2 * total);
+  assert.ok(dispatched.every((flag) => flag === 1));
+  assert.deepEqual(queue.toJSON(), { snapshot: 2 * total, size: 0, ready: 0, waiting: 0, counts: queue.counts() });
+});
