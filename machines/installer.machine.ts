@@ -16,6 +16,8 @@ export interface InstallerInput {
   readonly concurrency: number;
   /** Versions per call (1 unless the installer has `installBatch`). */
   readonly batchSize: number;
+  /** How many jobs the backlog's number columns hold before they first grow (the queue passes `suffixCapacity`). */
+  readonly backlogCapacity?: number;
   /** Copy the backlog before each change, so a model checker can branch from any state (tests only). */
   readonly persistentData?: boolean;
 }
@@ -120,7 +122,7 @@ export const installerMachine = setup({
   },
 }).createMachine({
   id: 'installer',
-  context: ({ input }) => ({ concurrency: input.concurrency, batchSize: input.batchSize, running: 0, backlog: new DispatchedBacklog(), persistentData: input.persistentData ?? false }),
+  context: ({ input }) => ({ concurrency: input.concurrency, batchSize: input.batchSize, running: 0, backlog: new DispatchedBacklog(input.backlogCapacity), persistentData: input.persistentData ?? false }),
   invoke: { id: 'pool', src: 'installPool', input: ({ context }) => ({ batchSize: context.batchSize }) },
   initial: 'accepting',
   states: {

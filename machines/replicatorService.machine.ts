@@ -100,9 +100,9 @@ export const replicatorServiceMachine = setup({
     /** Hook for logs and metrics; the composition root provides it. */
     reportRejected: (_, _params: { rejects: readonly RejectedRecord[] }) => {},
 
-    startSuffix: enqueueActions(({ event, enqueue }) => {
+    startSuffix: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'START') return;
-      enqueue.assign({ suffix: new Suffix(event.snapshot), persisted: event.snapshot, committed: event.snapshot });
+      enqueue.assign({ suffix: new Suffix(event.snapshot, context.config.suffixCapacity), persisted: event.snapshot, committed: event.snapshot });
     }),
     ingest: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'RECORDS') return;

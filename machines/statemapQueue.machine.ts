@@ -26,7 +26,7 @@ import { StatemapQueue, type InstallFailure, type QueueEntry } from './statemapQ
 
 export type QueueConfig = Pick<
   ReplicatorConfig,
-  'statemapQueueCleanupFreqMs' | 'statemapInstallerThreadpool' | 'installBatchSize' | 'maxInstallAttempts' | 'installRetry' | 'snapshotRetry'
+  'statemapQueueCleanupFreqMs' | 'statemapInstallerThreadpool' | 'installBatchSize' | 'maxInstallAttempts' | 'installRetry' | 'snapshotRetry' | 'suffixCapacity'
 >;
 
 export interface StatemapQueueInput {
@@ -149,9 +149,9 @@ export const statemapQueueMachine = setup({
     reportItemFailed: (_, _params: InstallFailure) => {},
     reportRefreshFailed: (_, _params: { error: unknown }) => {},
 
-    adoptSnapshot: enqueueActions(({ event, enqueue }) => {
+    adoptSnapshot: enqueueActions(({ context, event, enqueue }) => {
       const snapshot = (event as unknown as { output: Version }).output;
-      enqueue.assign({ queue: new StatemapQueue(snapshot), persistRequested: snapshot, persisted: snapshot, loadAttempts: 0 });
+      enqueue.assign({ queue: new StatemapQueue(snapshot, context.config.suffixCapacity), persistRequested: snapshot, persisted: snapshot, loadAttempts: 0 });
       enqueue(sendParent({ type: 'QUEUE.READY', snapshot } satisfies StatemapQueueReport));
     }),
     countLoadFailure: enqueueActions(({ context, event, enqueue }) => {
@@ -259,6 +259,7 @@ export const statemapQueueMachine = setup({
       input: ({ context }) => ({
         concurrency: context.config.statemapInstallerThreadpool,
         batchSize: context.config.installBatchSize,
+        backlogCapacity: context.config.suffixCapacity,
         persistentData: context.persistentData,
       }),
     },

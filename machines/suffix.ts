@@ -38,15 +38,19 @@ export class Suffix {
    * its install needs: here it is only a number, off the heap, so a suffix a million versions
    * deep behind a slow database keeps no object, and no slot, per version it waits for.
    */
-  #sent = new NumberDeque();
+  #sent: NumberDeque;
   #base: Version;
   #nextToSend: Version;
   #lastOffset: Version;
   /** Candidates in `#unsent`. */
   #unsentCandidates = 0;
 
-  /** `snapshot`: everything at or below it is installed, so the suffix starts just above it. */
-  constructor(snapshot: Version) {
+  /**
+   * `snapshot`: everything at or below it is installed, so the suffix starts just above it.
+   * `capacity`: how many sent versions it holds before that list first grows (`suffixCapacity`).
+   */
+  constructor(snapshot: Version, capacity?: number) {
+    this.#sent = new NumberDeque(capacity);
     this.#base = snapshot + 1;
     this.#nextToSend = snapshot + 1;
     this.#lastOffset = snapshot;

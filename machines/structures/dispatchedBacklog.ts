@@ -10,10 +10,16 @@ import { Deque } from './deque.js';
 import { NumberDeque } from './numberDeque.js';
 
 export class DispatchedBacklog {
-  #versions = new NumberDeque();
+  #versions: NumberDeque;
   /** NaN for a null safepoint. */
-  #safepoints = new NumberDeque();
+  #safepoints: NumberDeque;
   #statemaps = new Deque<Statemap>();
+
+  /** `capacity`: how many versions the number columns hold before they first grow (see `NumberDeque`). */
+  constructor(capacity?: number) {
+    this.#versions = new NumberDeque(capacity);
+    this.#safepoints = new NumberDeque(capacity);
+  }
 
   get length(): number {
     return this.#versions.length;

@@ -9,10 +9,24 @@ const MIN_CAPACITY = 16;
 const KEEP_CAPACITY = 65_536;
 
 export class NumberDeque {
-  #ring = new Float64Array(MIN_CAPACITY);
-  #mask = MIN_CAPACITY - 1;
+  #ring: Float64Array;
+  #mask: number;
   #head = 0;
   #length = 0;
+  /** The ring never shrinks below this many slots. */
+  #keepCapacity: number;
+
+  /**
+   * `capacity`: how many numbers the ring holds before it first grows (rounded up to a power of
+   * two). Slots not written to yet cost address space, not memory, so a deque that may grow deep
+   * can be sized for it up front and never copy itself to grow.
+   */
+  constructor(capacity = MIN_CAPACITY) {
+    const size = powerOfTwoAtLeast(capacity);
+    this.#ring = new Float64Array(size);
+    this.#mask = size - 1;
+    this.#keepCapacity = Math.max(size, KEEP_CAPACITY);
+  }
 
   get length(): number {
     return this.#length;
@@ -38,19 +52,20 @@ export class NumberDeque {
     const value = this.#ring[this.#head];
     this.#head = (this.#head + 1) & this.#mask;
     this.#length -= 1;
-    if (this.#ring.length > KEEP_CAPACITY && this.#length * 4 <= this.#ring.length) this.#resize(this.#ring.length / 2);
+    if (this.#ring.length > this.#keepCapacity && this.#length * 4 <= this.#ring.length) this.#resize(this.#ring.length / 2);
     return value;
   }
 
   clear(): void {
     this.#head = 0;
     this.#length = 0;
-    if (this.#ring.length > KEEP_CAPACITY) this.#resize(KEEP_CAPACITY);
+    if (this.#ring.length > this.#keepCapacity) this.#resize(this.#keepCapacity);
   }
 
   /** An independent copy. */
   clone(): NumberDeque {
     const copy = new NumberDeque();
+    copy.#keepCapacity = this.#keepCapacity;
     copy.#ring = this.#ring.slice();
     copy.#mask = this.#mask;
     copy.#head = this.#head;
@@ -66,6 +81,13 @@ export class NumberDeque {
     this.#mask = capacity - 1;
     this.#head = 0;
   }
+}
+
+/** The smallest power of two (at least the minimum ring) that holds `capacity`. */
+export function powerOfTwoAtLeast(capacity: number): number {
+  let size = MIN_CAPACITY;
+  while (size < capacity) size *= 2;
+  return size;
 }
 
 /** Copies `length` entries of the ring `from`, starting at `head` and wrapping around, to the front of `to`. */

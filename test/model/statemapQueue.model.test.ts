@@ -48,6 +48,7 @@ const baseConfig: QueueConfig = {
   maxInstallAttempts: 2,
   installRetry: { initialDelayMs: 50, maxDelayMs: 400, multiplier: 2, jitter: 0.2 },
   snapshotRetry: { initialDelayMs: 100, maxDelayMs: 1_000, multiplier: 2, jitter: 0.2 },
+  suffixCapacity: 100,
 };
 const random = () => 0.75;
 const INSTALL_ERROR = 'deadlock detected';

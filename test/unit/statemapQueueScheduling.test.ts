@@ -15,8 +15,9 @@ type Step = { readonly kind: 'accept'; readonly count: number } | { readonly kin
 
 const historyArb = fc.record({
   // Per version: how far back its safepoint lies (0: none), and whether it has a statemap.
-  versions: fc.array(fc.record({ back: fc.nat(40), empty: fc.boolean() }), { minLength: 1, maxLength: 60 }),
-  gaps: fc.array(fc.integer({ min: 1, max: 3 }), { minLength: 60, maxLength: 60 }),
+  versions: fc.array(fc.record({ back: fc.oneof({ weight: 4, arbitrary: fc.nat(40) }, { weight: 1, arbitrary: fc.integer({ min: 41, max: 300_000 }) }), empty: fc.boolean() }), { minLength: 1, maxLength: 60 }),
+  // Mostly small gaps, now and then a huge one: the queue's searches guess from the average gap, and must not rely on it.
+  gaps: fc.array(fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 1, max: 3 }) }, { weight: 1, arbitrary: fc.integer({ min: 4, max: 100_000 }) }), { minLength: 60, maxLength: 60 }),
   steps: fc.array(
     fc.oneof(
       { weight: 3, arbitrary: fc.record({ kind: fc.constant('accept' as const), count: fc.integer({ min: 1, max: 8 }) }) },
@@ -30,7 +31,7 @@ const historyArb = fc.record({
 test('scheduling: dispatched exactly when eligible, each once, with safepoints anywhere in a deep queue', () => {
   fc.assert(
     fc.property(historyArb, ({ versions, gaps, steps }) => {
-      // Versions with holes between them (decision offsets), as the log has.
+      // Versions with holes between them (decision offsets, and now and then a long run of them).
       const entries: QueueEntry[] = [];
       let version = 10;
       versions.forEach(({ back, empty }, index) => {
