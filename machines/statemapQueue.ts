@@ -17,6 +17,7 @@ import { isDeferred, type DispatchedVersion, type Statemap, type Version } from 
 import { ITEM_STATES, ItemStates, itemStateName, nextItemState, type ItemState, type ItemStateName } from './queueItem.lifecycle.js';
 import type { QueueItemEvent } from './queueItem.machine.js';
 import { copyRing, NumberDeque, powerOfTwoAtLeast } from './structures/numberDeque.js';
+import { RunDeque } from './structures/runDeque.js';
 
 /** One decided version, as the replicator service hands it to the queue (in version order). */
 export interface QueueEntry {
@@ -69,7 +70,8 @@ export class StatemapQueue {
    * than an object each: item i from the front sits at slot `(#head + i) & #mask` of every column.
    * A deep queue holds an item per waiting version, and an object each (72 bytes, six fields)
    * would be one more that every young-generation collection it lives through copies; here an
-   * item costs 25 bytes of columns that no collection copies or visits, and 8 for its statemap.
+   * item costs 33 bytes of columns that no collection copies or visits (its statemap is kept once
+   * per run of items that share it).
    * An item is named by its sequence number (items accepted before it), which stays valid while
    * the front moves: item `seq` is at index `seq - #frontSeq`.
    */
@@ -94,8 +96,13 @@ export class StatemapQueue {
   #firstWaiter = new Uint32Array(MIN_CAPACITY);
   /** The next item in the list this one waits in. */
   #nextWaiter = new Uint32Array(MIN_CAPACITY);
-  /** As the parser left them (usually shared by a chunk of versions): built when the install call starts. */
-  #statemaps: (Statemap | undefined)[] = new Array<Statemap | undefined>(MIN_CAPACITY).fill(undefined);
+  /**
+   * The items' statemaps as the parser left them (built when the install call starts), once per
+   * run of items that share one (a chunk's deferred statemaps), so the queue holds a few pointers
+   * per chunk rather than one per item. An item's column holds its run number.
+   */
+  #statemaps = new RunDeque<Statemap>();
+  #statemapRuns = new Float64Array(MIN_CAPACITY);
   /** Eligible items waiting for dispatch, by sequence number (may hold stale ones, skipped on take). */
   #ready = new NumberDeque();
   /** Items waiting in some item's waiter list. */
@@ -116,7 +123,7 @@ export class StatemapQueue {
    * before it pauses the source: a deep queue then never copies its columns to grow (at a
    * million items, growing and shrinking them cost 4 % of the main thread, most of it in page
    * faults on the fresh copies). Typed arrays nobody has written to yet cost address space, not
-   * memory; the statemap column costs 8 bytes a slot at once.
+   * memory.
    */
   constructor(snapshot: Version, capacity = MIN_CAPACITY) {
     this.#snapshot = snapshot;
@@ -192,7 +199,7 @@ export class StatemapQueue {
       if (this.#states[slot] !== ItemStates.ready) continue;
       this.#transition(slot, { type: 'DISPATCH' });
       const safepoint = this.#safepoints[slot]!;
-      jobs.push({ version: this.#versions[slot]!, safepoint: Number.isNaN(safepoint) ? null : safepoint, statemap: this.#statemaps[slot]! });
+      jobs.push({ version: this.#versions[slot]!, safepoint: Number.isNaN(safepoint) ? null : safepoint, statemap: this.#statemaps.get(this.#statemapRuns[slot]!) });
     }
     return jobs;
   }
@@ -266,7 +273,8 @@ export class StatemapQueue {
     copy.#states = this.#states.slice();
     copy.#firstWaiter = this.#firstWaiter.slice();
     copy.#nextWaiter = this.#nextWaiter.slice();
-    copy.#statemaps = this.#statemaps.slice();
+    copy.#statemaps = this.#statemaps.clone();
+    copy.#statemapRuns = this.#statemapRuns.slice();
     copy.#ready = this.#ready.clone();
     copy.#waiting = this.#waiting;
     copy.#failedAttempts = new Map(this.#failedAttempts);
@@ -304,7 +312,7 @@ export class StatemapQueue {
     this.#states[slot] = ItemStates.ready;
     this.#firstWaiter[slot] = NO_LINK;
     this.#nextWaiter[slot] = NO_LINK;
-    this.#statemaps[slot] = statemap;
+    this.#statemapRuns[slot] = this.#statemaps.push(statemap);
     this.#size += 1;
     this.#counts[ItemStates.ready]! += 1;
     return slot;
@@ -332,7 +340,8 @@ export class StatemapQueue {
       const slot = this.#head;
       const version = this.#versions[slot]!;
       const firstWaiter = this.#firstWaiter[slot]!;
-      this.#statemaps[slot] = undefined;
+      // Items leave in order, and so do their runs.
+      this.#statemaps.shift();
       this.#head = (this.#head + 1) & this.#mask;
       this.#size -= 1;
       this.#frontSeq += 1;
@@ -453,9 +462,7 @@ export class StatemapQueue {
     this.#states = moved(this.#states, new Uint8Array(capacity));
     this.#firstWaiter = moved(this.#firstWaiter, new Uint32Array(capacity));
     this.#nextWaiter = moved(this.#nextWaiter, new Uint32Array(capacity));
-    const statemaps = new Array<Statemap | undefined>(capacity).fill(undefined);
-    for (let index = 0; index < this.#size; index++) statemaps[index] = this.#statemaps[this.#slotAt(index)];
-    this.#statemaps = statemaps;
+    this.#statemapRuns = moved(this.#statemapRuns, new Float64Array(capacity));
     this.#head = 0;
     this.#mask = capacity - 1;
   }

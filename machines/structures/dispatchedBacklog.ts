@@ -6,14 +6,15 @@
  * again when it leaves, for its install call.
  */
 import type { DispatchedVersion, Statemap, Version } from '../domain.js';
-import { Deque } from './deque.js';
 import { NumberDeque } from './numberDeque.js';
+import { RunDeque } from './runDeque.js';
 
 export class DispatchedBacklog {
   #versions: NumberDeque;
   /** NaN for a null safepoint. */
   #safepoints: NumberDeque;
-  #statemaps = new Deque<Statemap>();
+  /** Runs of versions share a statemap object (a chunk's deferred statemaps): kept once per run. */
+  #statemaps = new RunDeque<Statemap>();
 
   /** `capacity`: how many versions the number columns hold before they first grow (see `NumberDeque`). */
   constructor(capacity?: number) {
@@ -33,7 +34,11 @@ export class DispatchedBacklog {
 
   /** The versions in order, each made again as a `DispatchedVersion`. */
   *[Symbol.iterator](): IterableIterator<DispatchedVersion> {
-    for (let i = 0; i < this.length; i++) yield dispatched(this.#versions.at(i)!, this.#safepoints.at(i)!, this.#statemaps.at(i)!);
+    let i = 0;
+    for (const statemap of this.#statemaps) {
+      yield dispatched(this.#versions.at(i)!, this.#safepoints.at(i)!, statemap);
+      i += 1;
+    }
   }
 
   /** Removes and returns up to `count` versions from the front. */

@@ -47,6 +47,22 @@ export class NumberDeque {
     return this.#length === 0 ? undefined : this.#ring[this.#head];
   }
 
+  peekBack(): number | undefined {
+    return this.#length === 0 ? undefined : this.#ring[(this.#head + this.#length - 1) & this.#mask];
+  }
+
+  /** Replaces the number at the front (which must exist). */
+  setFront(value: number): void {
+    if (this.#length === 0) throw new RangeError('NumberDeque.setFront: empty');
+    this.#ring[this.#head] = value;
+  }
+
+  /** Replaces the number at the back (which must exist). */
+  setBack(value: number): void {
+    if (this.#length === 0) throw new RangeError('NumberDeque.setBack: empty');
+    this.#ring[(this.#head + this.#length - 1) & this.#mask] = value;
+  }
+
   shift(): number | undefined {
     if (this.#length === 0) return undefined;
     const value = this.#ring[this.#head];
