@@ -23,6 +23,11 @@ export type StatemapEntry = Readonly<Record<string, unknown>>;
  */
 export interface DeferredStatemap {
   entries(version: Version): readonly StatemapEntry[];
+  /**
+   * Optional: the installer's items for the candidate at `version`, built straight from the
+   * text; must equal `statemapItems(entries(version), version, safepoint)`.
+   */
+  items?(version: Version, safepoint: Version | null): StatemapItem[];
 }
 
 /** A candidate's statemap, built or deferred. */
@@ -139,7 +144,9 @@ export interface DispatchedVersion {
 
 /** The installer's items for a dispatched version: built afresh on every attempt. */
 export function installItems(dispatched: DispatchedVersion): StatemapItem[] {
-  return statemapItems(statemapEntries(dispatched.statemap, dispatched.version), dispatched.version, dispatched.safepoint);
+  const { statemap, version, safepoint } = dispatched;
+  if (isDeferred(statemap) && statemap.items !== undefined) return statemap.items(version, safepoint);
+  return statemapItems(statemapEntries(statemap, version), version, safepoint);
 }
 
 /** What `installBatch` receives for a dispatched version. */

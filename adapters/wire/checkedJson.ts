@@ -21,6 +21,7 @@
  * first; numbers rounded as `Number` rounds them, which is what `JSON.parse` does) comes out
  * the same; test/wire/checkedJson.test.ts compares the two on random values.
  */
+import type { StatemapItem, Version } from '../../machines/domain.js';
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;
@@ -190,4 +191,60 @@ export function walkFrom(valid: string, start: number): unknown {
     text = '';
     elements.length = 0;
   }
+}
+
+/**
+ * The installer's items for the statemap (an array of entries) that starts at `start` of
+ * `valid`: what `statemapItems(walkFrom(valid, start), version, safepoint)` gives, built straight
+ * from the text. An entry of one key (as Talos's are) becomes its item without the entry object
+ * and the array of entries being built first; an entry of several keys is built as an object and
+ * taken key by key, as `statemapItems` does (for its key order and its duplicate keys).
+ */
+export function walkStatemapItems(valid: string, start: number, version: Version, safepoint: Version | null): StatemapItem[] {
+  text = valid;
+  at = start;
+  try {
+    const first = elements.length;
+    at += 1; // the '['
+    if (skipSpace() !== CLOSE_BRACKET) {
+      for (;;) {
+        pushEntryItems(version, safepoint);
+        const c = skipSpace();
+        at += 1;
+        if (c === CLOSE_BRACKET) break;
+      }
+    } else {
+      at += 1;
+    }
+    const items = elements.slice(first) as StatemapItem[];
+    elements.length = first;
+    return items;
+  } finally {
+    text = '';
+    elements.length = 0;
+  }
+}
+
+/** At an entry (or the whitespace before it): pushes its items onto `elements`. */
+function pushEntryItems(version: Version, safepoint: Version | null): void {
+  skipSpace();
+  const open = at;
+  at += 1;
+  if (skipSpace() === CLOSE_BRACE) {
+    at += 1;
+    return;
+  }
+  const action = readKey();
+  skipSpace();
+  at += 1; // the colon
+  const payload = readValue();
+  if (skipSpace() === CLOSE_BRACE) {
+    at += 1;
+    elements.push({ action, version, safepoint, payload });
+    return;
+  }
+  // More than one key: build the entry, and take its keys in the order an object has them.
+  at = open;
+  const entry = readObject();
+  for (const key in entry) elements.push({ action: key, version, safepoint, payload: entry[key] });
 }

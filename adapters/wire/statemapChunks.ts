@@ -14,16 +14,16 @@
  * into its text, and its candidates share a `DeferredStatemap` that walks the statemap of a
  * version in that text when an install call for the version starts; a version waiting in the
  * queue or the installer's backlog then holds a share of the chunk (its text and eight bytes of
- * places) instead of its built statemap. A chunk the walk cannot read (a backslash, `__proto__`, characters beyond
- * ASCII, whose positions in the text differ from those in the bytes) is built at once, as
- * without deferring.
+ * places) instead of its built statemap. A chunk the walk cannot read (a backslash,
+ * `__proto__`, characters beyond ASCII, whose positions in the text differ from those in the
+ * bytes) is built at once, as without deferring.
  *
  * Synchronous use only: `add` candidates of one batch, then `finish()` before anything else can
  * use the module's scratch buffer.
  */
-import type { DeferredStatemap, StatemapEntry, Version } from '../../machines/domain.js';
+import type { DeferredStatemap, StatemapEntry, StatemapItem, Version } from '../../machines/domain.js';
 import type { CandidateMessage } from '../../machines/messages.js';
-import { parseCheckedJson, valuesCopiedByLastWalk, walkable, walkFrom } from './checkedJson.js';
+import { parseCheckedJson, valuesCopiedByLastWalk, walkable, walkFrom, walkStatemapItems } from './checkedJson.js';
 
 export const STATEMAP_CHUNK_BYTES = 32 * 1024;
 /** The most a chunk's versions may span (`ChunkStatemaps` keeps them as 32-bit offsets from its first). */
@@ -54,6 +54,8 @@ class ChunkStatemaps implements DeferredStatemap {
   readonly #firstVersion: Version;
   /** Per candidate, in version order: its version minus `firstVersion`, then where its statemap starts in the text (off the heap: nothing for a collection to visit). */
   readonly #places: Uint32Array;
+  /** The candidate looked up last: installs mostly go in version order, so the next one is usually the one after it. */
+  #last = -1;
   constructor(text: string, candidates: readonly PendingCandidate[], starts: readonly number[]) {
     this.#text = text;
     this.#firstVersion = candidates[0]!.version;
@@ -63,15 +65,20 @@ class ChunkStatemaps implements DeferredStatemap {
       this.#places[2 * k + 1] = starts[k]!;
     }
   }
-  /** The candidate looked up last: installs mostly go in version order, so the next one is usually the one after it. */
-  #last = -1;
   entries(version: Version): readonly StatemapEntry[] {
+    return walkFrom(this.#text, this.#start(version)) as StatemapEntry[];
+  }
+  items(version: Version, safepoint: Version | null): StatemapItem[] {
+    return walkStatemapItems(this.#text, this.#start(version), version, safepoint);
+  }
+  /** Where the statemap of the candidate at `version` starts in the text. */
+  #start(version: Version): number {
     const offset = version - this.#firstVersion;
     const places = this.#places;
     const next = this.#last + 1;
     if (2 * next < places.length && places[2 * next] === offset) {
       this.#last = next;
-      return walkFrom(this.#text, places[2 * next + 1]!) as StatemapEntry[];
+      return places[2 * next + 1]!;
     }
     // Binary search among the chunk's candidates (a few hundred), whose versions rise strictly.
     let low = 0;
@@ -81,7 +88,7 @@ class ChunkStatemaps implements DeferredStatemap {
       const at = places[2 * mid]!;
       if (at === offset) {
         this.#last = mid;
-        return walkFrom(this.#text, places[2 * mid + 1]!) as StatemapEntry[];
+        return places[2 * mid + 1]!;
       }
       if (at < offset) low = mid + 1;
       else high = mid - 1;

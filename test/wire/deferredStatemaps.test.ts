@@ -82,6 +82,33 @@ test('deferred statemaps: random ASCII statemaps build to what JSON.parse gives'
   );
 });
 
+test("deferred statemaps: the installer's items built straight from the text equal statemapItems of the built entries (whitespace, integer-like and repeated keys included)", () => {
+  const key = fc.oneof(fc.constantFrom('A', 'TRANSFER', '2', '10', '0'), fc.string({ unit: fc.constantFrom('a', 'b', '1', ' '), minLength: 1, maxLength: 3 }));
+  const value = fc.oneof(fc.string({ maxLength: 12, unit: fc.constantFrom('x', 'y', '-', '9') }), fc.integer(), fc.constant(null), fc.array(fc.integer(), { maxLength: 2 }), fc.dictionary(key, fc.integer(), { maxKeys: 2 }));
+  // An entry as raw text: one action, now and then written twice (JSON keeps the last value; JSON.stringify could not write that).
+  const space = fc.constantFrom('', ' ', '\n ');
+  const entry = fc.tuple(key, value, fc.oneof({ weight: 8, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: value }), space).map(([k, v, again, ws]) => `{${ws}${JSON.stringify(k)}:${ws}${JSON.stringify(v)}${again === undefined ? '' : `,${JSON.stringify(k)}:${JSON.stringify(again)}`}${ws}}`);
+  const statemapText = fc.tuple(fc.array(entry, { minLength: 1, maxLength: 3 }), space).map(([entries, ws]) => `[${ws}${entries.join(`${ws},${ws}`)}${ws}]`);
+  let deferred = 0;
+  fc.assert(
+    fc.property(fc.array(statemapText, { minLength: 1, maxLength: 30 }), fc.option(fc.nat(), { nil: null }), (texts, safepoint) => {
+      const records = texts.map((text, i): RawRecord => ({ offset: i + 1, headers: { messageType: 'Candidate' }, value: Buffer.from(`{"xid":"x-${i + 1}","statemap":${text}}`, 'utf8') }));
+      const messages = candidates(parsePipelineBatch(records));
+      assert.equal(messages.length, records.length, 'every record is a valid candidate');
+      for (const message of messages) {
+        const expected = statemapItems(JSON.parse(texts[message.version - 1]!) as StatemapEntry[], message.version, safepoint);
+        if (isDeferred(message.statemap)) {
+          deferred += 1;
+          assert.deepStrictEqual(message.statemap.items!(message.version, safepoint), expected);
+        }
+        assert.deepStrictEqual(installJob({ version: message.version, safepoint, statemap: message.statemap }).statemaps, expected);
+      }
+    }),
+    { numRuns: 300 },
+  );
+  assert.ok(deferred > 500, `${deferred} deferred statemaps checked`);
+});
+
 test('deferred statemaps: nothing is built while a version waits or is dispatched; its install call builds it, afresh on each attempt', async () => {
   let builds = 0;
   const entries: readonly StatemapEntry[] = [{ TRANSFER: { from: 'a', to: 'b', amount: '1.00' } }, { FEE: { amount: '0.10' } }];
