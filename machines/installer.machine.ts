@@ -93,7 +93,8 @@ export const installerMachine = setup({
       const { jobs } = event;
       // With nothing waiting, the jobs the pool has room for start at once, and only the rest
       // wait: the backlog keeps its versions as columns, so a job would be taken apart and made
-      // again on the way through.
+      // again on the way through. (The backlog only holds jobs while the pool is full; should it
+      // hold any with room in the pool, `startCalls`, next, starts them.)
       const room = context.backlog.length === 0 ? Math.max(0, context.concurrency - context.running) * batchSize : 0;
       const now = jobs.length <= room ? jobs : jobs.slice(0, room);
       if (now.length < jobs.length) {
@@ -129,7 +130,7 @@ export const installerMachine = setup({
     accepting: {
       description: 'Starts install calls while fewer than `concurrency` run; the rest wait in the backlog.',
       on: {
-        INSTALL: { actions: 'startOrQueueJobs' },
+        INSTALL: { actions: ['startOrQueueJobs', 'startCalls'] },
         'POOL.SETTLED': { actions: ['countSettled', 'startCalls'] },
         DRAIN: { target: 'draining' },
       },
