@@ -52,9 +52,9 @@ const windows = [1_000, 100_000, 1_000_000];
 // a scavenge and get copied and promoted), which docs/operations.md recommends for CPU-bound runs
 // and which helps shallow queues more than deep ones; that and no allocation-site pretenuring,
 // which docs/operations.md recommends for deep backlogs (with many versions waiting, V8's
-// allocation-site pretenuring makes young-generation collections promote far more than waits:
-// at 1 000 000 outstanding about 550 bytes per transaction with it, 310 without, measured with
-// --trace-gc-nvp); and the young generation with parsing on a worker thread
+// allocation-site pretenuring makes young-generation collections promote more than waits: at
+// 1 000 000 outstanding about 178 bytes per transaction with it, 152 without, measured with
+// --trace-gc-nvp, and peak RSS 574 against 396 MB); and the young generation with parsing on a worker thread
 // (`parseOnWorkerThread`), which takes the parse off the main thread but competes for the second
 // core with the log producer.
 const SETTINGS: ReadonlyArray<{ readonly name: string; readonly flags: readonly string[]; readonly args: readonly string[] }> = [
