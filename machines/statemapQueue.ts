@@ -3,10 +3,11 @@
  * the snapshot, each in a state of the item lifecycle, and the in-memory snapshot.
  *
  * Costs per item, whatever the depth of the queue:
- * - accept: O(1), or O(log d) when the item must wait for its safepoint, d being how many
- *   queued items lie between its safepoint and itself (a search from the back of the queue);
+ * - accept: O(1), or, when the item must wait for its safepoint, a search for its anchor;
  * - dispatch: O(1) (a ready list, never a scan);
- * - install feedback: O(log n) (binary search by version) plus O(1) amortised snapshot advance;
+ * - install feedback: a search for the item, plus O(1) amortised snapshot advance;
+ * - each search by version: O(log e) from a guess by the average gap between queued versions,
+ *   e being how far off the guess was, and never worse than O(log n) (`#lastIndexAtOrBelow`);
  * - release of waiting items when the snapshot moves: O(1) each (see `#firstWaiter`).
  * Installed items are dropped as soon as the snapshot covers them, so nothing installed is
  * ever walked again (Talos rescans them on every event until its 10 s prune).
