@@ -65,6 +65,18 @@ function editBacklog(context: InstallerContext): DispatchedBacklog {
   return context.persistentData ? context.backlog.clone() : context.backlog;
 }
 
+/** How many jobs the pool can take now: `batchSize` for each free call. */
+function room(context: InstallerContext): number {
+  return Math.max(0, context.concurrency - context.running) * context.batchSize;
+}
+
+/** Starts `jobs` (at most `room`) as install calls: counts them as running and hands them to the pool. */
+function startRun(context: InstallerContext, jobs: readonly DispatchedVersion[], enqueue: { assign(values: Partial<InstallerContext>): void; sendTo(to: 'pool', event: PoolEvent): void }): void {
+  const run: PoolEvent = { type: 'RUN', jobs, batchSize: context.batchSize };
+  enqueue.assign({ running: context.running + callsIn(run) });
+  enqueue.sendTo('pool', run);
+}
+
 /** Stand-in until the composition root provides the real pool (actors/installPool.ts). */
 const installPoolPlaceholder = fromCallback<PoolEvent, { readonly batchSize: number }>(() => {
   throw new Error('installer machine: the installPool actor was not provided');
@@ -81,32 +93,25 @@ export const installerMachine = setup({
     startCalls: enqueueActions(({ context, enqueue }) => {
       if (context.running >= context.concurrency || context.backlog.length === 0) return;
       const backlog = editBacklog(context);
-      const { batchSize } = context;
-      const jobs = backlog.shiftMany((context.concurrency - context.running) * batchSize);
-      const run: PoolEvent = { type: 'RUN', jobs, batchSize };
-      enqueue.assign({ running: context.running + callsIn(run), backlog });
-      enqueue.sendTo('pool', run);
+      const jobs = backlog.shiftMany(room(context));
+      assignIfCopied(context, 'backlog', backlog, enqueue);
+      startRun(context, jobs, enqueue);
     }),
     startOrQueueJobs: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'INSTALL') return;
-      const { batchSize } = context;
       const { jobs } = event;
       // With nothing waiting, the jobs the pool has room for start at once, and only the rest
       // wait: the backlog keeps its versions as columns, so a job would be taken apart and made
       // again on the way through. (The backlog only holds jobs while the pool is full; should it
       // hold any with room in the pool, `startCalls`, next, starts them.)
-      const room = context.backlog.length === 0 ? Math.max(0, context.concurrency - context.running) * batchSize : 0;
-      const now = jobs.length <= room ? jobs : jobs.slice(0, room);
+      const free = context.backlog.length === 0 ? room(context) : 0;
+      const now = jobs.length <= free ? jobs : jobs.slice(0, free);
       if (now.length < jobs.length) {
         const backlog = editBacklog(context);
         for (let i = now.length; i < jobs.length; i++) backlog.push(jobs[i]!);
         assignIfCopied(context, 'backlog', backlog, enqueue);
       }
-      if (now.length > 0) {
-        const run: PoolEvent = { type: 'RUN', jobs: now, batchSize };
-        enqueue.assign({ running: context.running + callsIn(run) });
-        enqueue.sendTo('pool', run);
-      }
+      if (now.length > 0) startRun(context, now, enqueue);
     }),
     countSettled: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'POOL.SETTLED') return;

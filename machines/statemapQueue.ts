@@ -17,6 +17,7 @@
 import { isDeferred, type DispatchedVersion, type Statemap, type Version } from './domain.js';
 import { ITEM_STATES, ItemStates, itemStateName, nextItemState, type ItemState, type ItemStateName } from './queueItem.lifecycle.js';
 import type { QueueItemEvent } from './queueItem.machine.js';
+import { dispatched, NO_SAFEPOINT, safepointOf } from './structures/dispatchedBacklog.js';
 import { copyRing, NumberDeque, powerOfTwoAtLeast } from './structures/numberDeque.js';
 import { RunDeque } from './structures/runDeque.js';
 
@@ -59,8 +60,6 @@ export type QueueCounts = Readonly<Record<ItemStateName, number>>;
 /** Rings up to this many items (a few MiB of columns) never shrink, so a queue that cycles allocates nothing. */
 const KEEP_CAPACITY = 65_536;
 const MIN_CAPACITY = 16;
-/** A null safepoint in its column. */
-const NO_SAFEPOINT = NaN;
 /** No item, as an index; and as a link in a waiter column (where a link is a distance, never 0). */
 const NO_ITEM = -1;
 const NO_LINK = 0;
@@ -199,8 +198,7 @@ export class StatemapQueue {
       const slot = this.#slotAt(index);
       if (this.#states[slot] !== ItemStates.ready) continue;
       this.#transition(slot, { type: 'DISPATCH' });
-      const safepoint = this.#safepoints[slot]!;
-      jobs.push({ version: this.#versions[slot]!, safepoint: Number.isNaN(safepoint) ? null : safepoint, statemap: this.#statemaps.get(this.#statemapRuns[slot]!) });
+      jobs.push(dispatched(this.#versions[slot]!, this.#safepoints[slot]!, this.#statemaps.get(this.#statemapRuns[slot]!)));
     }
     return jobs;
   }
@@ -300,8 +298,8 @@ export class StatemapQueue {
 
   /** The last version that must be installed before the item in `slot`, or null. */
   #waitsFor(slot: number): Version | null {
-    const safepoint = this.#safepoints[slot]!;
-    return Number.isNaN(safepoint) ? null : Math.min(safepoint, this.#versions[slot]! - 1);
+    const safepoint = safepointOf(this.#safepoints[slot]!);
+    return safepoint === null ? null : Math.min(safepoint, this.#versions[slot]! - 1);
   }
 
   /** Adds an item at the back, ready; returns its slot. */
@@ -321,7 +319,8 @@ export class StatemapQueue {
 
   #isEligible(slot: number): boolean {
     const waitingFor = this.#waitsFor(slot);
-    return waitingFor === null || this.#size === 0 || waitingFor < this.#versionAt(0);
+    // The item is queued already, so the front exists.
+    return waitingFor === null || waitingFor < this.#versionAt(0);
   }
 
   #transition(slot: number, event: QueueItemEvent): void {

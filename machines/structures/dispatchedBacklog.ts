@@ -11,7 +11,7 @@ import { RunDeque } from './runDeque.js';
 
 export class DispatchedBacklog {
   #versions: NumberDeque;
-  /** NaN for a null safepoint. */
+  /** `NO_SAFEPOINT` for a null safepoint. */
   #safepoints: NumberDeque;
   /** Runs of versions share a statemap object (a chunk's deferred statemaps): kept once per run. */
   #statemaps = new RunDeque<Statemap>();
@@ -28,7 +28,7 @@ export class DispatchedBacklog {
 
   push(dispatched: DispatchedVersion): void {
     this.#versions.push(dispatched.version);
-    this.#safepoints.push(dispatched.safepoint ?? NaN);
+    this.#safepoints.push(dispatched.safepoint ?? NO_SAFEPOINT);
     this.#statemaps.push(dispatched.statemap);
   }
 
@@ -74,6 +74,15 @@ export class DispatchedBacklog {
   }
 }
 
-function dispatched(version: Version, safepoint: number, statemap: Statemap): DispatchedVersion {
-  return { version, safepoint: Number.isNaN(safepoint) ? null : safepoint, statemap };
+/** A null safepoint in a column of numbers (the backlog's and the queue's). */
+export const NO_SAFEPOINT = NaN;
+
+/** A safepoint as its column holds it, back as a `Version` or null. */
+export function safepointOf(column: number): Version | null {
+  return Number.isNaN(column) ? null : column;
+}
+
+/** A `DispatchedVersion` made again from its columns. */
+export function dispatched(version: Version, safepoint: number, statemap: Statemap): DispatchedVersion {
+  return { version, safepoint: safepointOf(safepoint), statemap };
 }
