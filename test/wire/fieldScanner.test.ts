@@ -100,6 +100,26 @@ test('the scanner answers (does not give up) for valid JSON objects whose keys c
   );
 });
 
+test('the scanner reads only between start and end: the same answer inside a larger buffer, whatever bytes surround the value', () => {
+  const surrounding = fc.uint8Array({ maxLength: 4 }).chain((before) => fc.tuple(fc.constant(before), fc.constantFrom(...[...'0123456789.eE,:}] "\\'].map((c) => c.charCodeAt(0))), fc.uint8Array({ maxLength: 3 })));
+  const inside = newSpans();
+  fc.assert(
+    fc.property(objectText, mutation, surrounding, (text, mutate, [before, next, after]) => {
+      const bytes = mutate(text);
+      const alone = scanSpans(bytes, 0, bytes.length, spans);
+      const big = Buffer.concat([Buffer.from(before), bytes, Buffer.from([next]), Buffer.from(after)]);
+      const start = before.length;
+      assert.equal(scanSpans(big, start, start + bytes.length, inside), alone, JSON.stringify(big.toString('latin1')));
+      if (!alone) return;
+      for (let at = 0; at < spans.length; at += SPAN_STRIDE) {
+        assert.equal(inside[at + 1], spans[at + 1]! < 0 ? -1 : spans[at + 1]! + start);
+        if (spans[at + 1]! >= 0) assert.equal(inside[at], spans[at]! + start);
+      }
+    }),
+    { numRuns: 5_000 },
+  );
+});
+
 test('any other text: the scanner never answers for something JSON.parse refuses', () => {
   fc.assert(
     fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 40 }), fc.json().map((json) => json.slice(1))), (text) => {
