@@ -21,9 +21,11 @@
  * first; numbers rounded as `Number` rounds them, which is what `JSON.parse` does) comes out
  * the same; test/wire/checkedJson.test.ts compares the two on random values.
  */
+import { isAscii } from 'node:buffer';
 import type { StatemapItem, Version } from '../../machines/domain.js';
 
 const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
@@ -169,6 +171,14 @@ export function valuesCopiedByLastWalk(): number {
 export function walkable(valid: string): boolean {
   // Each check is one pass of a builtin over the text (or a dozen descriptors), per chunk of statemaps.
   return valid.indexOf('\\') === -1 && valid.indexOf('__proto__') === -1 && assignmentDefines();
+}
+
+/**
+ * `walkable` for the bytes of text yet to be decoded, which must also be ASCII: the walk then
+ * finds each value at the same index in the decoded text as in the bytes.
+ */
+export function walkableAsciiBytes(valid: Uint8Array): boolean {
+  return isAscii(valid) && valid.indexOf(BACKSLASH) === -1 && Buffer.from(valid.buffer, valid.byteOffset, valid.length).indexOf('__proto__') === -1 && assignmentDefines();
 }
 
 /** `JSON.parse(valid)`, for text already checked against the JSON grammar. */

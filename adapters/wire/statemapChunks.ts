@@ -10,20 +10,20 @@
  * with ']', so no UTF-8 sequence runs across two of them), nested no deeper than the scanner
  * allows. Each array then decodes and builds to exactly what `JSON.parse` gives for it alone.
  *
- * Deferring (`beginStatemaps(true)`, the pipeline's parser): a chunk the walk can read is decoded
- * into its text, and its candidates share a `DeferredStatemap` that walks the statemap of a
- * version in that text when an install call for the version starts; a version waiting in the
- * queue or the installer's backlog then holds a share of the chunk (its text and eight bytes of
- * places) instead of its built statemap. A chunk the walk cannot read (a backslash,
- * `__proto__`, characters beyond ASCII, whose positions in the text differ from those in the
- * bytes) is built at once, as without deferring.
+ * Deferring (`beginStatemaps(true)`, the pipeline's parser): a chunk the walk can read keeps its
+ * bytes in a buffer of its own, off the heap, and its candidates share a `DeferredStatemap` that
+ * decodes and walks the statemap of a version when an install call for the version starts; a
+ * version waiting in the queue or the installer's backlog then holds a share of the chunk (its
+ * bytes and eight bytes of places) instead of its built statemap. A chunk the walk cannot read
+ * (a backslash, `__proto__`, characters beyond ASCII, whose positions in the text would differ
+ * from those in the bytes) is built at once, as without deferring.
  *
  * Synchronous use only: `add` candidates of one batch, then `finish()` before anything else can
  * use the module's scratch buffer.
  */
 import type { DeferredStatemap, StatemapEntry, StatemapItem, Version } from '../../machines/domain.js';
 import type { CandidateMessage } from '../../machines/messages.js';
-import { parseCheckedJson, valuesCopiedByLastWalk, walkable, walkFrom, walkStatemapItems } from './checkedJson.js';
+import { parseCheckedJson, valuesCopiedByLastWalk, walkableAsciiBytes, walkFrom, walkStatemapItems } from './checkedJson.js';
 
 export const STATEMAP_CHUNK_BYTES = 32 * 1024;
 /** The most a chunk's versions may span (`ChunkStatemaps` keeps them as 32-bit offsets from its first). */
@@ -49,15 +49,38 @@ let deferring = false;
  * asked for. Shared by them all: a version waiting in a deep queue then holds no object of its
  * own for its statemap, only a share of this one.
  */
+/** Chunks made so far: a chunk's serial number tells how long ago it was parsed (see `YOUNG_CHUNKS`). */
+let chunksMade = 0;
+
+/**
+ * A chunk whose first statemap is read while fewer than this many chunks were made after it
+ * (about 5 000 statemaps, 512 KiB of text) is read soon after it was parsed, as behind a database
+ * that keeps up: its reads come in a burst, and it is decoded whole at the first (one decode of 32
+ * KiB costs 3.5-7 ns per statemap, one per statemap 50-75 ns). Read later, it sits behind a deep
+ * queue, where its versions' installs spread out (they become eligible by safepoint, not in
+ * order) over several young-generation collections; a whole-chunk text would survive them and be
+ * copied twice, into the survivor space and into the old generation, so each statemap is decoded
+ * alone and its text dies with its install call. At 1 000 000 versions outstanding that took the
+ * bytes those collections promote from 152 to 87 MB per 1 000 000 transactions.
+ */
+const YOUNG_CHUNKS = 16;
+
 class ChunkStatemaps implements DeferredStatemap {
-  readonly #text: string;
+  /**
+   * The chunk's bytes, off the heap: a collection neither visits nor copies them, however long
+   * the chunk's versions wait.
+   */
+  readonly #bytes: Buffer;
+  /** Undefined until the first read; then the whole chunk's text if it was read young (see `YOUNG_CHUNKS`), else null: each statemap is decoded alone. */
+  #text: string | null | undefined = undefined;
+  readonly #serial = chunksMade++;
   readonly #firstVersion: Version;
-  /** Per candidate, in version order: its version minus `firstVersion`, then where its statemap starts in the text (off the heap: nothing for a collection to visit). */
+  /** Per candidate, in version order: its version minus `firstVersion`, then where its statemap starts in the bytes (off the heap: nothing for a collection to visit). */
   readonly #places: Uint32Array;
   /** The candidate looked up last: installs mostly go in version order, so the next one is usually the one after it. */
   #last = -1;
-  constructor(text: string, candidates: readonly PendingCandidate[], starts: readonly number[]) {
-    this.#text = text;
+  constructor(bytes: Buffer, candidates: readonly PendingCandidate[], starts: readonly number[]) {
+    this.#bytes = bytes;
     this.#firstVersion = candidates[0]!.version;
     this.#places = new Uint32Array(candidates.length * 2);
     for (let k = 0; k < candidates.length; k++) {
@@ -66,10 +89,24 @@ class ChunkStatemaps implements DeferredStatemap {
     }
   }
   entries(version: Version): readonly StatemapEntry[] {
-    return walkFrom(this.#text, this.#start(version)) as StatemapEntry[];
+    const start = this.#start(version);
+    const text = this.#wholeText();
+    return (text !== null ? walkFrom(text, start) : walkFrom(this.#textAlone(start), 0)) as StatemapEntry[];
   }
   items(version: Version, safepoint: Version | null): StatemapItem[] {
-    return walkStatemapItems(this.#text, this.#start(version), version, safepoint);
+    const start = this.#start(version);
+    const text = this.#wholeText();
+    return text !== null ? walkStatemapItems(text, start, version, safepoint) : walkStatemapItems(this.#textAlone(start), 0, version, safepoint);
+  }
+  #wholeText(): string | null {
+    if (this.#text === undefined) this.#text = chunksMade - this.#serial <= YOUNG_CHUNKS ? this.#bytes.toString('latin1') : null;
+    return this.#text;
+  }
+  /** The text of the statemap at `start` alone: up to the comma before the next one, or the closing bracket. */
+  #textAlone(start: number): string {
+    const next = this.#last + 1;
+    const end = 2 * next < this.#places.length ? this.#places[2 * next + 1]! - 1 : this.#bytes.length - 1;
+    return this.#bytes.toString('latin1', start, end);
   }
   /** Where the statemap of the candidate at `version` starts in the text. */
   #start(version: Version): number {
@@ -129,13 +166,14 @@ function parseChunk(): void {
   if (owners.length === 0) return;
   scratch[0] = 0x5b; // '['
   scratch[at - 1] = 0x5d; // the last comma becomes ']'
-  const text = scratch.toString('utf8', 0, at);
-  // As many characters as bytes: ASCII only, so a statemap starts at the same index in both.
-  if (deferring && jsonParseRun === 0 && text.length === at && walkable(text)) {
-    const statemaps = new ChunkStatemaps(text, owners, starts);
+  if (deferring && jsonParseRun === 0 && walkableAsciiBytes(scratch.subarray(0, at))) {
+    // Copied out of the scratch buffer to a buffer of its own, exactly as long.
+    const bytes = Buffer.allocUnsafeSlow(at);
+    scratch.copy(bytes, 0, 0, at);
+    const statemaps = new ChunkStatemaps(bytes, owners, starts);
     for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps;
   } else {
-    const statemaps = decodeChunk(text) as StatemapEntry[][];
+    const statemaps = decodeChunk(scratch.toString('utf8', 0, at)) as StatemapEntry[][];
     for (let k = 0; k < owners.length; k++) owners[k]!.statemap = statemaps[k]!;
   }
   emptyChunk();

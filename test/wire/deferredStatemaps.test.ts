@@ -40,6 +40,22 @@ test('deferred statemaps: the pipeline parser defers them, and each builds what 
   assert.equal(deferred.lastOffset, eager.lastOffset);
 });
 
+test('deferred statemaps: chunks read long after they were parsed (each statemap decoded alone) and soon after (the chunk decoded whole) build the same', () => {
+  const records: RawRecord[] = [];
+  // About 140 chunks: the first ones are read long after (over a hundred chunks were made since), the last ones young.
+  syntheticLog().next(50_000, records);
+  const lazy = candidates(parsePipelineBatch(records));
+  const eager = candidates(parseBatch(records)).map((message) => message.statemap);
+  assert.ok(new Set(lazy.map((message) => message.statemap)).size > 100);
+  // Newest first, then oldest first: the order of reads does not matter, and each read builds afresh.
+  for (let k = lazy.length - 1; k >= 0; k -= 7) assert.deepStrictEqual(built(lazy[k]!), eager[k], `version ${lazy[k]!.version}`);
+  assert.deepStrictEqual(lazy.map(built), eager);
+  const withItems = lazy.filter((message) => isDeferred(message.statemap));
+  for (const message of [withItems[0]!, withItems.at(-1)!]) {
+    assert.deepStrictEqual(installJob({ version: message.version, safepoint: 3, statemap: message.statemap }).statemaps, statemapItems(built(message), message.version, 3));
+  }
+});
+
 test('deferred statemaps: a chunk the walk cannot read (beyond ASCII, a backslash, __proto__) is built at once', () => {
   for (const odd of [{ name: 'Zoë' }, { note: 'a "quoted" word' }, JSON.parse('{"__proto__": 1}') as unknown]) {
     const records = [candidate(1, [{ TRANSFER: { amount: '1.00' } }]), candidate(2, [{ NOTE: odd }]), candidate(3, [{ TRANSFER: { amount: '2.00' } }])];
