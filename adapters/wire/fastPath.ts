@@ -11,7 +11,7 @@
  */
 import type { Version } from '../../machines/domain.js';
 import type { DecisionMessage } from '../../machines/messages.js';
-import { newSpans, numberAt, scanSpans, singleKeyEntries, SPAN } from './fieldScanner.js';
+import { newSpans, numberAt, scanSpans, SPAN, SPAN_STATEMAP_ENTRIES } from './fieldScanner.js';
 
 /** Numbers per answer row: code, then the code's fields. */
 export const ROW_STRIDE = 4;
@@ -68,7 +68,7 @@ export function scanMessage(b: Buffer, start: number, end: number, kind: number,
     let entries = 0;
     if (statemapEnd >= 0 && b[statemapStart] !== NULL_START) {
       if (b[statemapStart] !== OPEN_BRACKET) return false;
-      entries = singleKeyEntries(b, statemapStart, statemapEnd);
+      entries = spans[SPAN_STATEMAP_ENTRIES]!;
       if (entries < 0) return false;
     }
     row[at] = ROW_CANDIDATE;

@@ -152,20 +152,39 @@ function skipValue(b: Uint8Array, i: number, end: number, depth: number): number
 // The separator checks below are written out in each loop rather than shared through helpers:
 // sharing them measured 5 % slower (the helpers are not all inlined into the three loops).
 
+/**
+ * What the last array and object skipped held, set as each returns (so an outer one, returning
+ * last, overwrites what the values inside it set): an object's number of keys, and for an array
+ * how many elements it had, or -1 unless each was an object of exactly one key. That is the
+ * shape `parseRecord` accepts for a statemap (two keys count as two even when they are the same:
+ * JSON.parse would keep one, so the caller asks it), noted in the same pass that checks the bytes.
+ */
+let objectKeys = 0;
+let singleKeyElements = 0;
+
 function skipArray(b: Uint8Array, i: number, end: number, depth: number): number {
   if (depth > MAX_DEPTH) return -1;
   if (i < end && b[i]! <= 0x20) i = skipWhitespace(b, i, end);
-  if (i < end && b[i] === CLOSE_BRACKET) return i + 1;
+  if (i < end && b[i] === CLOSE_BRACKET) {
+    singleKeyElements = 0;
+    return i + 1;
+  }
+  let elements = 0;
   for (;;) {
+    const isObject = b[i] === OPEN_BRACE;
     i = skipValue(b, i, end, depth);
     if (i < 0 || i >= end) return -1;
+    elements = elements >= 0 && isObject && objectKeys === 1 ? elements + 1 : -1;
     let c = b[i]!;
     if (c <= 0x20) {
       i = skipWhitespace(b, i, end);
       if (i >= end) return -1;
       c = b[i]!;
     }
-    if (c !== COMMA) return c === CLOSE_BRACKET ? i + 1 : -1;
+    if (c !== COMMA) {
+      singleKeyElements = elements;
+      return c === CLOSE_BRACKET ? i + 1 : -1;
+    }
     i++;
     if (i < end && b[i]! <= 0x20) i = skipWhitespace(b, i, end);
   }
@@ -174,11 +193,16 @@ function skipArray(b: Uint8Array, i: number, end: number, depth: number): number
 function skipObject(b: Uint8Array, i: number, end: number, depth: number): number {
   if (depth > MAX_DEPTH) return -1;
   if (i < end && b[i]! <= 0x20) i = skipWhitespace(b, i, end);
-  if (i < end && b[i] === CLOSE_BRACE) return i + 1;
+  if (i < end && b[i] === CLOSE_BRACE) {
+    objectKeys = 0;
+    return i + 1;
+  }
+  let keys = 0;
   for (;;) {
     if (i >= end || b[i] !== QUOTE) return -1;
     i = skipString(b, i + 1, end);
     if (i < 0 || i >= end) return -1;
+    keys++;
     if (b[i] !== COLON) {
       i = skipWhitespace(b, i, end);
       if (i >= end || b[i] !== COLON) return -1;
@@ -193,33 +217,12 @@ function skipObject(b: Uint8Array, i: number, end: number, depth: number): numbe
       if (i >= end) return -1;
       c = b[i]!;
     }
-    if (c !== COMMA) return c === CLOSE_BRACE ? i + 1 : -1;
+    if (c !== COMMA) {
+      objectKeys = keys;
+      return c === CLOSE_BRACE ? i + 1 : -1;
+    }
     i++;
     if (i < end && b[i]! <= 0x20) i = skipWhitespace(b, i, end);
-  }
-}
-
-/**
- * How many entries the statemap array at `start..end` (already checked against the grammar) has,
- * or -1 unless every entry is an object with exactly one key: what `parseRecord` accepts. An
- * entry with two keys answers -1 even when they are the same (JSON.parse keeps one), so the
- * caller asks JSON.parse.
- */
-export function singleKeyEntries(b: Uint8Array, start: number, end: number): number {
-  let i = skipWhitespace(b, start + 1, end);
-  if (b[i] === CLOSE_BRACKET) return 0;
-  for (let count = 1; ; count++) {
-    if (b[i] !== OPEN_BRACE) return -1;
-    i = skipWhitespace(b, i + 1, end);
-    if (b[i] !== QUOTE) return -1;
-    i = skipString(b, i + 1, end);
-    i = skipWhitespace(b, i, end);
-    i = skipValue(b, skipWhitespace(b, i + 1, end), end, 2);
-    i = skipWhitespace(b, i, end);
-    if (b[i] !== CLOSE_BRACE) return -1;
-    i = skipWhitespace(b, i + 1, end);
-    if (b[i] === CLOSE_BRACKET) return count;
-    i = skipWhitespace(b, i + 1, end);
   }
 }
 
@@ -265,18 +268,28 @@ export const SPAN_STRIDE = 2;
 /** Indexes into a spans array, per wanted key. */
 export const SPAN = Object.fromEntries(SCANNED_KEYS.map((key, index) => [key, index * SPAN_STRIDE])) as { readonly [K in ScannedKey]: number };
 
+/**
+ * Where a spans array holds, for the statemap's value, how many entries it has when it is an
+ * array of objects of one key each, else -1 (see `singleKeyElements`).
+ */
+export const SPAN_STATEMAP_ENTRIES = SCANNED_KEYS.length * SPAN_STRIDE;
+
+const STATEMAP_AT = SCANNED_KEYS.indexOf('statemap') * SPAN_STRIDE;
+
 /** A spans array for `scanSpans`. */
 export function newSpans(): Int32Array {
-  return new Int32Array(SCANNED_KEYS.length * SPAN_STRIDE);
+  return new Int32Array(SPAN_STATEMAP_ENTRIES + 1);
 }
 
 /**
  * Checks that `start..end` of `b` is one JSON object (every byte against the grammar) and notes
  * where the value of each wanted top-level key lies (a later duplicate key wins, as in
- * `JSON.parse`). False when the scanner is not certain: the caller must then use `JSON.parse`.
+ * `JSON.parse`), and the statemap's shape (`SPAN_STATEMAP_ENTRIES`). False when the scanner is
+ * not certain: the caller must then use `JSON.parse`.
  */
 export function scanSpans(b: Uint8Array, start: number, end: number, spans: Int32Array): boolean {
-  for (let k = 1; k < spans.length; k += SPAN_STRIDE) spans[k] = -1;
+  for (let k = 1; k < SPAN_STATEMAP_ENTRIES; k += SPAN_STRIDE) spans[k] = -1;
+  spans[SPAN_STATEMAP_ENTRIES] = -1;
   let i = skipWhitespace(b, start, end);
   if (i >= end || b[i] !== OPEN_BRACE) return false;
   i++;
@@ -301,6 +314,7 @@ export function scanSpans(b: Uint8Array, start: number, end: number, spans: Int3
       const at = key * SPAN_STRIDE;
       spans[at] = valueStart;
       spans[at + 1] = i;
+      if (at === STATEMAP_AT) spans[SPAN_STATEMAP_ENTRIES] = b[valueStart] === OPEN_BRACKET ? singleKeyElements : -1;
     }
     let c = b[i]!;
     if (c <= 0x20) {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { newSpans, scanSpans, SCANNED_KEYS, SPAN_STRIDE, type ScannedKey } from '../../adapters/wire/fieldScanner.js';
+import { newSpans, scanSpans, SCANNED_KEYS, SPAN_STATEMAP_ENTRIES, SPAN_STRIDE, type ScannedKey } from '../../adapters/wire/fieldScanner.js';
 import { parseRecord } from '../../adapters/wire/parseRecord.js';
 import { syntheticLog } from '../bench/syntheticLog.js';
 import type { RawRecord } from '../../machines/domain.js';
@@ -42,6 +42,14 @@ function assertAgrees(bytes: Buffer): ScannedFields | undefined {
     assert.notEqual(expected, 'invalid', `scanner accepted invalid JSON: ${JSON.stringify(bytes.toString('latin1'))}`);
     assert.notEqual(expected, 'not-object');
     assert.deepStrictEqual(scanned, expected);
+    // The statemap's shape: a count only when every entry is an object of one key (the scanner
+    // counts keys as written, so a repeated key, which JSON.parse merges, gives -1: tested below).
+    const statemap = (expected as ScannedFields).statemap;
+    const counted = spans[SPAN_STATEMAP_ENTRIES]!;
+    if (counted >= 0) {
+      assert.ok(Array.isArray(statemap) && counted === statemap.length, `statemap entries ${counted} for ${JSON.stringify(statemap)}`);
+      assert.ok(statemap.every((entry) => typeof entry === 'object' && entry !== null && !Array.isArray(entry) && Object.keys(entry).length === 1));
+    }
   }
   return scanned;
 }
@@ -111,13 +119,38 @@ test('the scanner reads only between start and end: the same answer inside a lar
       const start = before.length;
       assert.equal(scanSpans(big, start, start + bytes.length, inside), alone, JSON.stringify(big.toString('latin1')));
       if (!alone) return;
-      for (let at = 0; at < spans.length; at += SPAN_STRIDE) {
+      assert.equal(inside[SPAN_STATEMAP_ENTRIES], spans[SPAN_STATEMAP_ENTRIES]);
+      for (let at = 0; at < SPAN_STATEMAP_ENTRIES; at += SPAN_STRIDE) {
         assert.equal(inside[at + 1], spans[at + 1]! < 0 ? -1 : spans[at + 1]! + start);
         if (spans[at + 1]! >= 0) assert.equal(inside[at], spans[at]! + start);
       }
     }),
     { numRuns: 5_000 },
   );
+});
+
+test("the scanner counts a statemap's entries when each is an object of exactly one key as written, else -1", () => {
+  const space = fc.constantFrom('', ' ', '\n  ');
+  /** An entry's text, and whether it is an object of exactly one key as written. */
+  const objectEntry = fc
+    .tuple(fc.array(fc.tuple(fc.constantFrom('A', 'B', 'TRANSFER'), fc.jsonValue({ maxDepth: 2 })), { maxLength: 3 }), space)
+    .map(([pairs, s]) => ({ text: `{${s}${pairs.map(([k, v]) => `${JSON.stringify(k)}${s}:${s}${JSON.stringify(v)}`).join(`${s},${s}`)}${s}}`, oneKey: pairs.length === 1 }));
+  const otherEntry = fc.oneof(fc.jsonValue({ maxDepth: 0 }), fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 2 })).map((value) => ({ text: JSON.stringify(value), oneKey: false }));
+  fc.assert(
+    fc.property(fc.array(fc.oneof({ weight: 6, arbitrary: objectEntry }, { weight: 1, arbitrary: otherEntry }), { maxLength: 5 }), space, fc.boolean(), (entries, s, repeated) => {
+      // With `repeated`, an earlier statemap key of another shape: the later one counts, as its value does.
+      const text = `{${repeated ? '"statemap":[{"A":1,"B":2}],' : ''}"xid":"x",${s}"statemap":${s}[${s}${entries.map((entry) => entry.text).join(`,${s}`)}${s}]${s}}`;
+      assert.equal(scanSpans(Buffer.from(text, 'utf8'), 0, Buffer.byteLength(text), spans), true, text);
+      assert.equal(spans[SPAN_STATEMAP_ENTRIES], entries.every((entry) => entry.oneKey) ? entries.length : -1, text);
+    }),
+    { numRuns: 3_000 },
+  );
+  const count = (text: string) => (scanSpans(Buffer.from(text), 0, text.length, spans) ? spans[SPAN_STATEMAP_ENTRIES] : 'declined');
+  assert.equal(count('{"statemap":[{"A":1,"A":2}]}'), -1, 'a repeated key counts twice');
+  assert.equal(count('{"statemap":[{"A":[{"B":1},{"C":2}]}]}'), 1, 'arrays and objects inside an entry do not change its count');
+  assert.equal(count('{"statemap":{"A":1}}'), -1, 'not an array');
+  assert.equal(count('{"xid":[{"A":1}]}'), -1, 'no statemap');
+  assert.equal(count('{"statemap":[]}'), 0);
 });
 
 test('any other text: the scanner never answers for something JSON.parse refuses', () => {
