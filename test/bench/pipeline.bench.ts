@@ -49,22 +49,34 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const windows = [1_000, 100_000, 1_000_000];
 // Four settings, each a full set of cases: Node's defaults; a young generation big enough for
 // the objects a batch keeps alive while it travels through the pipeline (without it they survive
-// a scavenge and get copied and promoted), which docs/operations.md recommends for CPU-bound runs
-// and which helps shallow queues more than deep ones; that and no allocation-site pretenuring,
-// which docs/operations.md recommends for deep backlogs (with many versions waiting, V8's
-// allocation-site pretenuring makes young-generation collections promote more than waits: at
-// 1 000 000 outstanding about 178 bytes per transaction with it, 152 without, measured with
-// --trace-gc-nvp, and peak RSS 574 against 396 MB); and the young generation with parsing on a worker thread
+// a scavenge and get copied and promoted), with V8's allocation-site pretenuring off, which
+// docs/operations.md recommended for CPU-bound runs and deep backlogs until now (with many
+// versions waiting, pretenuring makes young-generation collections promote more than waits);
+// what docs/operations.md recommends now: a young generation of at most 32 MB a semi-space (a
+// shallow queue never grows it past that, and a deep one grew it to 64 MB and faulted in the
+// difference), pretenuring off, and transparent huge pages for memory from malloc (glibc's
+// `glibc.malloc.hugetlb=1`), where the columns and statemap bytes of waiting versions live: at
+// 1 000 000 outstanding, about 50 000 page faults against 99 000 with 64 MB and 4 KiB pages, in
+// a VM where a fault costs 7-10 µs; and the young generation with parsing on a worker thread
 // (`parseOnWorkerThread`), which takes the parse off the main thread but competes for the second
 // core with the log producer.
-const SETTINGS: ReadonlyArray<{ readonly name: string; readonly flags: readonly string[]; readonly args: readonly string[] }> = [
+const HUGE_PAGES_FOR_MALLOC = { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' };
+const SETTINGS: ReadonlyArray<{ readonly name: string; readonly flags: readonly string[]; readonly args: readonly string[]; readonly env?: Readonly<Record<string, string>> }> = [
   { name: "Node's defaults", flags: [], args: [] },
-  { name: '--max-semi-space-size=64', flags: ['--max-semi-space-size=64'], args: [] },
   { name: '--max-semi-space-size=64 --no-allocation-site-pretenuring', flags: ['--max-semi-space-size=64', '--no-allocation-site-pretenuring'], args: [] },
+  {
+    name: '--max-semi-space-size=32 --no-allocation-site-pretenuring, GLIBC_TUNABLES=glibc.malloc.hugetlb=1',
+    flags: ['--max-semi-space-size=32', '--no-allocation-site-pretenuring'],
+    args: [],
+    env: HUGE_PAGES_FOR_MALLOC,
+  },
   { name: '--max-semi-space-size=64, parseOnWorkerThread', flags: ['--max-semi-space-size=64'], args: ['--parser=worker'] },
 ];
 const runCase = (window: number, setting: (typeof SETTINGS)[number]): RunResult => {
-  const output = execFileSync(process.execPath, ['--max-old-space-size=4096', ...setting.flags, runner, `--total=${Math.max(total, window)}`, `--window=${window}`, ...setting.args], { encoding: 'utf8' });
+  const output = execFileSync(process.execPath, ['--max-old-space-size=4096', ...setting.flags, runner, `--total=${Math.max(total, window)}`, `--window=${window}`, ...setting.args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...setting.env },
+  });
   return JSON.parse(output.trim().split('\n').at(-1)!) as RunResult;
 };
 // Measured first, in a process that has not yet grown through the cases' results.
