@@ -44,11 +44,6 @@ let spanEnd = Infinity;
 /** Whether this batch's statemaps are deferred (see above). */
 let deferring = false;
 
-/**
- * The statemaps of one chunk's candidates, each walked from its place in the chunk's text when
- * asked for. Shared by them all: a version waiting in a deep queue then holds no object of its
- * own for its statemap, only a share of this one.
- */
 /** Chunks made so far: a chunk's serial number tells how long ago it was parsed (see `YOUNG_CHUNKS`). */
 let chunksMade = 0;
 
@@ -61,10 +56,16 @@ let chunksMade = 0;
  * order) over several young-generation collections; a whole-chunk text would survive them and be
  * copied twice, into the survivor space and into the old generation, so each statemap is decoded
  * alone and its text dies with its install call. At 1 000 000 versions outstanding that took the
- * bytes those collections promote from 152 to 87 MB per 1 000 000 transactions.
+ * bytes those collections promote from about 150 to 66-91 MB per 1 000 000 transactions
+ * (`--trace-gc-nvp`, several runs).
  */
 const YOUNG_CHUNKS = 16;
 
+/**
+ * The statemaps of one chunk's candidates, each walked from its place in the chunk's text when
+ * asked for. Shared by them all: a version waiting in a deep queue then holds no object of its
+ * own for its statemap, only a share of this one.
+ */
 class ChunkStatemaps implements DeferredStatemap {
   /**
    * The chunk's bytes, off the heap: a collection neither visits nor copies them, however long
