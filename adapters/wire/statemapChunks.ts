@@ -62,8 +62,8 @@ let chunksMade = 0;
 const YOUNG_CHUNKS = 16;
 
 /**
- * The statemaps of one chunk's candidates, each walked from its place in the chunk's text when
- * asked for. Shared by them all: a version waiting in a deep queue then holds no object of its
+ * The statemaps of one chunk's candidates, each decoded and walked from its place in the chunk's
+ * bytes when asked for. Shared by them all: a version waiting in a deep queue then holds no object of its
  * own for its statemap, only a share of this one.
  */
 class ChunkStatemaps implements DeferredStatemap {
@@ -99,17 +99,21 @@ class ChunkStatemaps implements DeferredStatemap {
     const text = this.#wholeText();
     return text !== null ? walkStatemapItems(text, start, version, safepoint) : walkStatemapItems(this.#textAlone(start), 0, version, safepoint);
   }
+  /** At the first read, decides (see `YOUNG_CHUNKS`): the whole chunk's text, or null for a statemap at a time. */
   #wholeText(): string | null {
     if (this.#text === undefined) this.#text = chunksMade - this.#serial <= YOUNG_CHUNKS ? this.#bytes.toString('latin1') : null;
     return this.#text;
   }
-  /** The text of the statemap at `start` alone: up to the comma before the next one, or the closing bracket. */
+  /**
+   * The text of the statemap at `start` alone: up to the comma before the next one, or the
+   * closing bracket. `start` must be what `#start` just returned (it leaves `#last` at that candidate).
+   */
   #textAlone(start: number): string {
     const next = this.#last + 1;
     const end = 2 * next < this.#places.length ? this.#places[2 * next + 1]! - 1 : this.#bytes.length - 1;
     return this.#bytes.toString('latin1', start, end);
   }
-  /** Where the statemap of the candidate at `version` starts in the text. */
+  /** Where the statemap of the candidate at `version` starts in the bytes (and in the whole text: ASCII). */
   #start(version: Version): number {
     const offset = version - this.#firstVersion;
     const places = this.#places;
