@@ -177,8 +177,8 @@ export function walkable(valid: string): boolean {
  * `walkable` for the bytes of text yet to be decoded, which must also be ASCII: the walk then
  * finds each value at the same index in the decoded text as in the bytes.
  */
-export function walkableAsciiBytes(valid: Uint8Array): boolean {
-  return isAscii(valid) && valid.indexOf(BACKSLASH) === -1 && Buffer.from(valid.buffer, valid.byteOffset, valid.length).indexOf('__proto__') === -1 && assignmentDefines();
+export function walkableAsciiBytes(valid: Buffer): boolean {
+  return isAscii(valid) && valid.indexOf(BACKSLASH) === -1 && valid.indexOf('__proto__') === -1 && assignmentDefines();
 }
 
 /** `JSON.parse(valid)`, for text already checked against the JSON grammar. */
